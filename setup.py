@@ -1,0 +1,28 @@
+"""w2s_jax: weak-to-strong generalization experiments in JAX/Flax."""
+
+import setuptools
+
+setuptools.setup(
+    name="w2s_jax",
+    version="0.1.0",
+    description="Weak-to-strong generalization experiments in JAX/Flax, CPU to TPU pods.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["w2s_jax", "w2s_jax.*", "configs"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "jax>=0.10.2,<0.13",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.6,<0.3",
+        "orbax-checkpoint>=0.11.20,<0.13",
+        "ml-collections>=1.0,<2",
+        "absl-py>=2.1",
+        "grain>=0.2.12,<0.3",
+        "numpy>=1.26",
+        "tqdm>=4.66",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},
+)

@@ -1,0 +1,58 @@
+"""Evaluation metrics on host numpy arrays of p(y=1) and 0/1 ground truth.
+
+AUROC is computed here (rank statistic, ties averaged) rather than pulling in scikit-learn
+for one function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def accuracy(p_pos: np.ndarray, labels: np.ndarray) -> float:
+  return float(np.mean((np.asarray(p_pos) > 0.5) == np.asarray(labels).astype(bool)))
+
+
+def accuracy_interval(acc: float, n: int, z: float = 1.96) -> tuple[float, float]:
+  """Wilson score interval (95% by default) for an accuracy measured on n examples."""
+  if n == 0:
+    return (float("nan"), float("nan"))
+  denom = 1 + z * z / n
+  centre = (acc + z * z / (2 * n)) / denom
+  half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / denom
+  return (centre - half, centre + half)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+  """Area under the ROC curve = P(score of a positive > score of a negative), ties count 1/2."""
+  scores = np.asarray(scores, np.float64)
+  labels = np.asarray(labels).astype(bool)
+  n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+  if n_pos == 0 or n_neg == 0:
+    return float("nan")
+  _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+  first_rank = np.cumsum(counts) - counts + 1  # 1-based rank of each distinct value's first
+  average_rank = first_rank + (counts - 1) / 2.0
+  ranks = average_rank[inverse]
+  return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def agreement(p_a: np.ndarray, p_b: np.ndarray) -> float:
+  """Fraction of examples on which two models' hard predictions agree."""
+  return float(np.mean((np.asarray(p_a) > 0.5) == (np.asarray(p_b) > 0.5)))
+
+
+def pgr(student: float, weak: float, ceiling: float) -> float | None:
+  """Performance gap recovered; None (undefined) when the ceiling does not beat the weak model."""
+  if not ceiling > weak:
+    return None
+  return (student - weak) / (ceiling - weak)
+
+
+def summarize(p_pos: np.ndarray, labels: np.ndarray) -> dict:
+  acc = accuracy(p_pos, labels)
+  low, high = accuracy_interval(acc, len(labels))
+  return {"accuracy": acc, "accuracy_ci95": [low, high], "auroc": auroc(p_pos, labels),
+          "n": int(len(labels))}

@@ -1,0 +1,62 @@
+"""Building blocks shared by the model families, each parameter tagged with logical axes."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_INIT = nn.initializers.normal(stddev=0.02)
+
+
+def _logical(init, axes: Sequence[str | None]):
+  return nn.with_logical_partitioning(init, tuple(axes))
+
+
+def dense(name: str, features: int, axes: tuple[str, str], dtype, use_bias: bool = True):
+  return nn.Dense(
+      features, use_bias=use_bias, dtype=dtype, name=name,
+      kernel_init=_logical(_INIT, axes),
+      bias_init=_logical(nn.initializers.zeros_init(), (axes[-1],)))
+
+
+def embed(name: str, num: int, features: int, axes=("vocab", "embed")):
+  return nn.Embed(num, features, name=name, embedding_init=_logical(_INIT, axes))
+
+
+def layer_norm(name: str, eps: float, dtype):
+  return nn.LayerNorm(
+      epsilon=eps, dtype=dtype, name=name,
+      scale_init=_logical(nn.initializers.ones_init(), ("norm",)),
+      bias_init=_logical(nn.initializers.zeros_init(), ("norm",)))
+
+
+def causal_mask(attention_mask):
+  """[batch, 1, q, k] boolean mask: causal and only real (attention_mask == 1) keys."""
+  length = attention_mask.shape[-1]
+  causal = jnp.tril(jnp.ones((length, length), dtype=bool))
+  return causal[None, None] & attention_mask.astype(bool)[:, None, None, :]
+
+
+class Attention(nn.Module):
+  """Multi-head attention with separate q/k/v projections (sharded over heads)."""
+  n_heads: int
+  head_dim: int
+  dtype: jnp.dtype
+  use_bias: bool = True
+
+  @nn.compact
+  def __call__(self, x, mask):
+    def project(name):
+      return nn.DenseGeneral(
+          (self.n_heads, self.head_dim), use_bias=self.use_bias, dtype=self.dtype, name=name,
+          kernel_init=_logical(_INIT, ("embed", "heads", "kv")),
+          bias_init=_logical(nn.initializers.zeros_init(), ("heads", "kv")))(x)
+    q, k, v = project("q"), project("k"), project("v")
+    out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    return nn.DenseGeneral(
+        x.shape[-1], axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="o",
+        kernel_init=_logical(_INIT, ("heads", "kv", "embed")),
+        bias_init=_logical(nn.initializers.zeros_init(), ("embed",)))(out)

@@ -1,0 +1,34 @@
+"""Self-supervised pretraining of a backbone as a language model (the strong model's latent
+knowledge on the offline task)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from w2s_jax import models, sharding, train
+from w2s_jax.data import batching
+
+
+def pretrain_backbone(model_cfg: Mapping, pretrain_cfg: Mapping, documents: Mapping[str, np.ndarray],
+                      mesh, rules=sharding.RULES):
+  """Trains a language model on `documents` for pretrain_cfg["steps"] steps.
+
+  Returns (backbone params on their shardings, loss history).
+  """
+  model = models.build_language_model(model_cfg)
+  steps, batch_size = pretrain_cfg["steps"], pretrain_cfg["batch_size"]
+  tx = train.make_optimizer(pretrain_cfg, steps)
+  sample = {k: v[:batch_size] for k, v in documents.items()}
+  state, shardings = train.create_state(model, tx, mesh, sample, pretrain_cfg["seed"], rules)
+  batch_sharding = sharding.batch_sharding(mesh, rules)
+  step_fn = train.make_train_step(train.language_model_objective(model), tx, shardings,
+                                  batch_sharding)
+  n_docs = len(documents["input_ids"])
+  batches = batching.train_batches(documents, batch_size=batch_size,
+                                   num_epochs=steps * batch_size / n_docs,
+                                   seed=pretrain_cfg["seed"])
+  state, history = train.fit(state, step_fn, batches, steps, batch_sharding,
+                             log_every=pretrain_cfg.get("log_every", 100), desc="pretrain")
+  return state["params"]["backbone"], history

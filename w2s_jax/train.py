@@ -1,0 +1,181 @@
+"""Train state, the pure train/eval steps (jitted with explicit shardings), and the loop.
+
+The state is a plain pytree {"params", "opt", "step"}. Every jit names its in/out shardings;
+the train step donates the incoming state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Iterable, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import tqdm
+from jax.experimental import multihost_utils
+
+from w2s_jax import sharding
+from w2s_jax.data import batching
+from w2s_jax.errors import TrainingError
+
+log = logging.getLogger(__name__)
+
+Objective = Callable[[Any, Mapping[str, jax.Array], jax.Array], tuple[jax.Array, dict]]
+
+
+def make_optimizer(train_cfg: Mapping, total_steps: int, *,
+                   freeze_backbone: bool = False) -> optax.GradientTransformation:
+  """Adam(W) with cosine decay to 0 after an optional linear warmup."""
+  lr, warmup = train_cfg["lr"], int(train_cfg.get("warmup_steps", 0))
+  total_steps = max(total_steps, 1)
+  if warmup > 0:
+    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, min(warmup, total_steps),
+                                                  total_steps, end_value=0.0)
+  else:
+    schedule = optax.cosine_decay_schedule(lr, total_steps, alpha=0.0)
+  tx = optax.adamw(schedule, b1=train_cfg.get("b1", 0.9), b2=train_cfg.get("b2", 0.999),
+                   weight_decay=train_cfg.get("weight_decay", 0.0))
+  clip = train_cfg.get("max_grad_norm", 0.0)
+  if clip:
+    tx = optax.chain(optax.clip_by_global_norm(clip), tx)
+  if freeze_backbone:  # linear probe: no updates and no optimizer state for the backbone
+    tx = optax.multi_transform(
+        {"train": tx, "frozen": optax.set_to_zero()},
+        lambda params: {k: ("frozen" if k == "backbone" else "train") for k in params})
+  return tx
+
+
+def describe_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sample_batch,
+                   rules=sharding.RULES):
+  """(abstract state, state shardings) without allocating anything.
+
+  The abstract state holds ShapeDtypeStructs that carry their sharding, which makes it a
+  restore target that lands every tensor directly on its devices.
+  """
+  def boxed_state():
+    params = model.init(jax.random.key(0), sample_batch["input_ids"],
+                        sample_batch["attention_mask"])["params"]
+    return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+
+  boxed = jax.eval_shape(boxed_state)
+  shardings = sharding.tree_shardings(boxed, mesh, rules)
+  abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                          nn.meta.unbox(boxed), shardings)
+  return abstract, shardings
+
+
+def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sample_batch,
+               seed: int, backbone_params=None):
+  """The state, initialised directly on its shardings (nothing is materialised whole).
+
+  `backbone_params` (e.g. restored pretrained weights) replace the fresh backbone. The state
+  owns them from here on: the train step donates its input, so do not reuse those arrays.
+  """
+  def init_params(rng):
+    return nn.meta.unbox(model.init(rng, sample_batch["input_ids"],
+                                    sample_batch["attention_mask"])["params"])
+
+  params = jax.jit(init_params, out_shardings=shardings["params"])(jax.random.key(seed))
+  if backbone_params is not None:
+    params = {**params,
+              "backbone": jax.device_put(backbone_params, shardings["params"]["backbone"])}
+  opt = jax.jit(tx.init, in_shardings=(shardings["params"],),
+                out_shardings=shardings["opt"])(params)
+  step = jax.device_put(jnp.zeros((), jnp.int32), shardings["step"])
+  return {"params": params, "opt": opt, "step": step}
+
+
+def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sample_batch,
+                 seed: int, rules=sharding.RULES, backbone_params=None):
+  """describe_state + init_state: returns (state, state_shardings)."""
+  _, shardings = describe_state(model, tx, mesh, sample_batch, rules)
+  return init_state(model, tx, shardings, sample_batch, seed, backbone_params), shardings
+
+
+def classification_objective(model: nn.Module, loss_fn, total_steps: int) -> Objective:
+  """Mean of the per-example loss against batch["labels"] (probability vectors)."""
+  def objective(params, batch, step):
+    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    step_frac = step.astype(jnp.float32) / max(total_steps, 1)
+    per_example = loss_fn(logits, batch["labels"], step_frac=step_frac)
+    return per_example.mean(), {}
+  return objective
+
+
+def language_model_objective(model: nn.Module) -> Objective:
+  """Next-token cross-entropy over real (unmasked) positions."""
+  def objective(params, batch, step):
+    del step
+    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    targets = batch["input_ids"][:, 1:]
+    weights = (batch["attention_mask"][:, 1:] * batch["attention_mask"][:, :-1]).astype(
+        jnp.float32)
+    nll = optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], targets)
+    return (nll * weights).sum() / jnp.maximum(weights.sum(), 1.0), {}
+  return objective
+
+
+def make_train_step(objective: Objective, tx: optax.GradientTransformation, state_shardings,
+                    batch_sharding):
+  def train_step(state, batch):
+    def loss_of(params):
+      return objective(params, batch, state["step"])
+    (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
+    updates, opt = tx.update(grads, state["opt"], state["params"])
+    new_state = {"params": optax.apply_updates(state["params"], updates), "opt": opt,
+                 "step": state["step"] + 1}
+    return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+
+  replicated = sharding.replicated(batch_sharding.mesh)
+  return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
+                 out_shardings=(state_shardings, replicated), donate_argnums=0)
+
+
+def make_predict_step(model: nn.Module, param_shardings, batch_sharding):
+  """(params, batch) -> logits [batch, classes], float32."""
+  def predict_step(params, batch):
+    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    return logits.astype(jnp.float32)
+  return jax.jit(predict_step, in_shardings=(param_shardings, batch_sharding),
+                 out_shardings=batch_sharding)
+
+
+def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: int,
+            batch_sharding) -> np.ndarray:
+  """Logits for every row of `arrays`, in order, gathered to the host."""
+  inputs = {k: arrays[k] for k in ("input_ids", "attention_mask")}
+  out = []
+  for batch, n_real in batching.eval_batches(inputs, batch_size):
+    logits = predict_step(params, sharding.put_batch(batch, batch_sharding))
+    out.append(np.asarray(multihost_utils.process_allgather(logits, tiled=True)
+                          if jax.process_count() > 1 else logits)[:n_real])
+  return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+
+
+def fit(state, train_step, batches: Iterable[Mapping[str, np.ndarray]], total_steps: int,
+        batch_sharding, *, log_every: int = 25, desc: str = "train"):
+  """Runs train_step over the batches; stops with TrainingError on a non-finite loss.
+
+  The loss is read back only every `log_every` steps, so the host does not stall the device.
+  """
+  history = []
+  bar = tqdm.tqdm(total=total_steps, desc=desc, disable=None, leave=False)
+  for step, batch in enumerate(batches, start=1):
+    state, metrics = train_step(state, sharding.put_batch(batch, batch_sharding))
+    bar.update(1)
+    if step % log_every == 0 or step == total_steps:
+      loss = float(metrics["loss"])
+      if not math.isfinite(loss):
+        bar.close()
+        raise TrainingError(f"{desc}: loss is {loss} at step {step}/{total_steps}; lower the "
+                            "learning rate or check the labels for NaN")
+      history.append({"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])})
+      bar.set_postfix(loss=f"{loss:.4f}")
+  bar.close()
+  if history:
+    log.info("%s: %d steps, final loss %.4f", desc, history[-1]["step"], history[-1]["loss"])
+  return state, history
