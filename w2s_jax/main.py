@@ -7,6 +7,7 @@ r"""Runs a weak-to-strong experiment from a config file.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 
@@ -54,9 +55,37 @@ def run():
 def _parse_flags(argv):
   try:
     return flags.FLAGS(argv)
-  except flags.Error as e:  # bad or unknown --config.* overrides
-    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-    sys.exit(2)
+  except flags.Error as e:  # malformed values, unknown flags
+    message = str(e).splitlines()[0]
+  except (AttributeError, KeyError) as e:  # config_flags' way of saying "no such key"
+    message = _unknown_key_message(argv) or f"unknown config key {e}"
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _unknown_key_message(argv) -> str | None:
+  """Names the override whose key the config lacks, and the keys it could have meant."""
+  paths = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+  config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+  if config_arg is None:
+    return None
+  path, _, arg = config_arg.partition(":")
+  try:
+    spec = importlib.util.spec_from_file_location("_w2s_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(arg or None)
+  except Exception:  # the config itself is broken: let the generic message stand
+    return None
+  for dotted in paths:
+    node = config
+    for depth, key in enumerate(dotted.split(".")):
+      if not hasattr(node, "keys") or key not in node:
+        parent = ".".join(dotted.split(".")[:depth]) or "the config"
+        choices = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else "no sub-keys"
+        return f"--config.{dotted}: {parent} has no key {key!r}; it has {choices}"
+      node = node[key]
+  return None
 
 
 if __name__ == "__main__":

@@ -51,6 +51,40 @@ def pgr(student: float, weak: float, ceiling: float) -> float | None:
   return (student - weak) / (ceiling - weak)
 
 
+def paired_gap(correct_a: np.ndarray, correct_b: np.ndarray, z: float = 1.96):
+  """Accuracy of a minus accuracy of b on the same examples, with a normal 95% interval on
+  the per-example differences (paired, so shared easy/hard examples cancel)."""
+  diff = np.asarray(correct_a, np.float64) - np.asarray(correct_b, np.float64)
+  half = z * diff.std(ddof=1) / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+  return float(diff.mean()), [float(diff.mean() - half), float(diff.mean() + half)]
+
+
+def pgr_report(p_student, p_weak, p_ceiling, labels, *, n_boot: int = 1000, seed: int = 0):
+  """PGR on accuracy with a paired bootstrap 95% interval over test examples.
+
+  PGR is reported as undefined (None) unless the ceiling beats the weak model significantly
+  (the 95% interval of their paired gap excludes 0): a ratio over a gap that is within noise
+  is noise.
+  """
+  labels = np.asarray(labels).astype(bool)
+  correct = {name: (np.asarray(p) > 0.5) == labels
+             for name, p in (("student", p_student), ("weak", p_weak), ("ceiling", p_ceiling))}
+  gap, gap_ci = paired_gap(correct["ceiling"], correct["weak"])
+  gain, gain_ci = paired_gap(correct["student"], correct["weak"])
+  report = {"gain_over_weak": gain, "gain_over_weak_ci95": gain_ci, "ceiling_gap": gap,
+            "ceiling_gap_ci95": gap_ci, "pgr": None, "pgr_ci95": None}
+  if not gap_ci[0] > 0:
+    return report
+  acc = {name: c.mean() for name, c in correct.items()}
+  report["pgr"] = pgr(acc["student"], acc["weak"], acc["ceiling"])
+  idx = np.random.default_rng(seed).integers(0, len(labels), size=(n_boot, len(labels)))
+  boot = {name: c[idx].mean(1) for name, c in correct.items()}
+  ok = boot["ceiling"] > boot["weak"]
+  ratios = (boot["student"][ok] - boot["weak"][ok]) / (boot["ceiling"][ok] - boot["weak"][ok])
+  report["pgr_ci95"] = [float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))]
+  return report
+
+
 def summarize(p_pos: np.ndarray, labels: np.ndarray) -> dict:
   acc = accuracy(p_pos, labels)
   low, high = accuracy_interval(acc, len(labels))

@@ -31,6 +31,10 @@ from w2s_jax.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
+# Part of every phase key: bump it when a change to the code makes old artefacts invalid
+# (a new parameter layout, a changed file format), so stale caches are never reused.
+CACHE_VERSION = 1
+
 WEAK_LABELS_FILE = "weak_labels.npz"
 PREDICTIONS_FILE = "predictions.npz"
 PHASE_FILE = "phase.json"
@@ -86,6 +90,7 @@ def student_key(cfg, loss: str):
 
 def _cached(ctx: Context, name: str, key, compute: Callable[[pathlib.Path], dict]) -> pathlib.Path:
   """Runs `compute(tmp_dir)` unless a finished folder for this key exists; returns the folder."""
+  key = {"cache_version": CACHE_VERSION, **key}
   phase_dir = ctx.workdir / "phases" / f"{name.split(':')[0]}-{config_lib.stable_hash(key)}"
   if (phase_dir / PHASE_FILE).exists():
     log.info("%s: reusing %s", name, phase_dir)
@@ -244,8 +249,9 @@ def run(cfg: Mapping[str, Any]) -> dict:
     p = test_p_pos(phase_dir)
     m = metrics.summarize(p, test_labels)
     m["agreement_with_weak"] = metrics.agreement(p, weak_p)
-    m["pgr"] = metrics.pgr(m["accuracy"], weak_m["accuracy"], ceiling_m["accuracy"])
-    m["pgr_auroc"] = metrics.pgr(m["auroc"], weak_m["auroc"], ceiling_m["auroc"])
+    m.update(metrics.pgr_report(p, weak_p, ceiling_p, test_labels, seed=cfg["seed"]))
+    m["pgr_auroc"] = (metrics.pgr(m["auroc"], weak_m["auroc"], ceiling_m["auroc"])
+                      if m["pgr"] is not None else None)
     students[loss] = m
 
   config_hash = config_lib.stable_hash(cfg)

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 
+FOOTNOTE = ("PGR = (student - weak) / (ceiling - weak) on test accuracy, with a paired bootstrap "
+            "95% interval;\nundef when the ceiling is not significantly above the weak model.")
 
-def _fmt(x, spec=".3f") -> str:
-  if x is None or (isinstance(x, float) and math.isnan(x)):
+
+def _pgr_text(m: dict) -> str:
+  if m["pgr"] is None:
     return "undef"
-  return format(x, spec)
+  low, high = m["pgr_ci95"]
+  return f"{m['pgr']:.2f} [{low:.2f}, {high:.2f}]"
 
 
 def run_table(result: dict) -> str:
-  rows = [("weak", result["weak"], None, None), ("ceiling", result["ceiling"], None, None)]
-  rows += [(f"student:{loss}", m, m["agreement_with_weak"], m["pgr"])
-           for loss, m in result["students"].items()]
   lines = [f"task {result['task']} | seed {result['seed']} | config {result['config_hash']} | "
            f"{result['wall_s']:.0f}s | n_test {result['n']['test']}",
-           f"{'model':<22}{'test acc':>9}  {'95% CI':<15}{'AUROC':>7}{'agree w/ weak':>15}"
-           f"{'PGR':>8}"]
-  for name, m, agree, pgr in rows:
-    low, high = m["accuracy_ci95"]
-    lines.append(f"{name:<22}{m['accuracy']:>9.3f}  [{low:.3f}, {high:.3f}]{m['auroc']:>7.3f}"
-                 f"{_fmt(agree) if agree is not None else '':>15}"
-                 f"{_fmt(pgr, '.2f') if name.startswith('student') else '':>8}")
-  lines.append("PGR = (student - weak) / (ceiling - weak) on test accuracy; undef when the "
-               "ceiling does not beat the weak model.")
+           f"{'model':<18}{'test acc':>9}  {'95% CI':<16}{'AUROC':>6}{'agree/weak':>11}"
+           f"{'gain':>8}  {'PGR [95% CI]'}"]
+  for name in ("weak", "ceiling"):
+    m = result[name]
+    lines.append(f"{name:<18}{m['accuracy']:>9.3f}  [{m['accuracy_ci95'][0]:.3f}, "
+                 f"{m['accuracy_ci95'][1]:.3f}] {m['auroc']:>6.3f}")
+  for loss, m in result["students"].items():
+    lines.append(f"{'student:' + loss:<18}{m['accuracy']:>9.3f}  [{m['accuracy_ci95'][0]:.3f}, "
+                 f"{m['accuracy_ci95'][1]:.3f}] {m['auroc']:>6.3f}"
+                 f"{m['agreement_with_weak']:>11.3f}{m['gain_over_weak']:>+8.3f}  {_pgr_text(m)}")
+  lines.append(FOOTNOTE)
   return "\n".join(lines)
 
 
@@ -45,11 +47,12 @@ def _mean_std(values: Sequence[float | None]) -> str:
 def seeds_table(results: Sequence[dict]) -> str:
   seeds = ",".join(str(r["seed"]) for r in results)
   lines = [f"mean ± std over seeds {seeds}",
-           f"{'model':<22}{'test acc':>22}{'PGR':>30}"]
-  lines.append(f"{'weak':<22}{_mean_std([r['weak']['accuracy'] for r in results]):>22}")
-  lines.append(f"{'ceiling':<22}{_mean_std([r['ceiling']['accuracy'] for r in results]):>22}")
+           f"{'model':<18}{'test acc':>16}{'gain over weak':>18}{'PGR':>24}"]
+  for name in ("weak", "ceiling"):
+    lines.append(f"{name:<18}{_mean_std([r[name]['accuracy'] for r in results]):>16}")
   for loss in results[0]["students"]:
-    accs = [r["students"][loss]["accuracy"] for r in results]
-    pgrs = [r["students"][loss]["pgr"] for r in results]
-    lines.append(f"{'student:' + loss:<22}{_mean_std(accs):>22}{_mean_std(pgrs):>30}")
+    runs = [r["students"][loss] for r in results]
+    lines.append(f"{'student:' + loss:<18}{_mean_std([m['accuracy'] for m in runs]):>16}"
+                 f"{_mean_std([m['gain_over_weak'] for m in runs]):>18}"
+                 f"{_mean_std([m['pgr'] for m in runs]):>24}")
   return "\n".join(lines)

@@ -128,7 +128,7 @@ def make_train_step(objective: Objective, tx: optax.GradientTransformation, stat
     updates, opt = tx.update(grads, state["opt"], state["params"])
     new_state = {"params": optax.apply_updates(state["params"], updates), "opt": opt,
                  "step": state["step"] + 1}
-    return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+    return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
 
   replicated = sharding.replicated(batch_sharding.mesh)
   return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),

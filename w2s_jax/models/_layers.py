@@ -41,7 +41,12 @@ def causal_mask(attention_mask):
 
 
 class Attention(nn.Module):
-  """Multi-head attention with separate q/k/v projections (sharded over heads)."""
+  """Multi-head attention with separate q/k/v projections (sharded over heads).
+
+  Keys get no bias even where the checkpoint has one: q·b_k is the same for every key of a
+  query, so softmax cancels it. Its gradient is zero up to rounding noise, which Adam would
+  blow up into lr-sized updates that differ between device layouts.
+  """
   n_heads: int
   head_dim: int
   dtype: jnp.dtype
@@ -49,12 +54,14 @@ class Attention(nn.Module):
 
   @nn.compact
   def __call__(self, x, mask):
-    def project(name):
+    def project(name, use_bias):
       return nn.DenseGeneral(
-          (self.n_heads, self.head_dim), use_bias=self.use_bias, dtype=self.dtype, name=name,
+          (self.n_heads, self.head_dim), use_bias=use_bias, dtype=self.dtype, name=name,
           kernel_init=_logical(_INIT, ("embed", "heads", "kv")),
           bias_init=_logical(nn.initializers.zeros_init(), ("heads", "kv")))(x)
-    q, k, v = project("q"), project("k"), project("v")
+    q = project("q", self.use_bias)
+    k = project("k", False)
+    v = project("v", self.use_bias)
     out = jax.nn.dot_product_attention(q, k, v, mask=mask)
     return nn.DenseGeneral(
         x.shape[-1], axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="o",

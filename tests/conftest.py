@@ -1,0 +1,22 @@
+"""Test setup: 8 fake CPU devices (set before jax is imported) and shared fixtures."""
+
+import os
+import pathlib
+import sys
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # configs/ is importable from a plain checkout too
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+  from configs import tiny
+  cfg = tiny.get_config().to_dict()
+  cfg["workdir"] = str(tmp_path / "runs")
+  return cfg

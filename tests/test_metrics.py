@@ -1,0 +1,66 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from w2s_jax import metrics
+
+
+def brute_force_auroc(scores, labels):
+  pos = [s for s, y in zip(scores, labels) if y]
+  neg = [s for s, y in zip(scores, labels) if not y]
+  wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+  return wins / (len(pos) * len(neg))
+
+
+def test_auroc_with_ties_matches_pairwise_count():
+  rng = np.random.default_rng(0)
+  scores = rng.integers(0, 5, size=60) / 4.0  # many ties
+  labels = rng.integers(0, 2, size=60)
+  assert metrics.auroc(scores, labels) == pytest.approx(brute_force_auroc(scores, labels))
+
+
+def test_auroc_extremes_and_one_class():
+  assert metrics.auroc([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) == 1.0
+  assert metrics.auroc([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1]) == 0.0
+  assert np.isnan(metrics.auroc([0.1, 0.2], [1, 1]))
+
+
+def test_pgr_and_its_undefined_case():
+  assert metrics.pgr(0.85, 0.8, 0.9) == pytest.approx(0.5)
+  assert metrics.pgr(0.75, 0.8, 0.9) == pytest.approx(-0.5)
+  assert metrics.pgr(0.8, 0.8, 0.8) is None
+  assert metrics.pgr(0.8, 0.85, 0.8) is None
+
+
+def test_accuracy_agreement_interval():
+  assert metrics.accuracy([0.9, 0.4, 0.6], [1, 0, 0]) == pytest.approx(2 / 3)
+  assert metrics.agreement([0.9, 0.4, 0.6], [0.7, 0.45, 0.1]) == pytest.approx(2 / 3)
+  low, high = metrics.accuracy_interval(0.8, 1000)
+  assert low < 0.8 < high and high - low == pytest.approx(0.0496, abs=1e-3)
+
+
+def test_pgr_report_interval_and_significance():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 2, size=2000)
+  def predictions(accuracy):
+    right = rng.random(2000) < accuracy
+    return np.where(right == labels.astype(bool), 0.9, 0.1)
+  weak, ceiling, student = predictions(0.7), predictions(0.9), predictions(0.8)
+  report = metrics.pgr_report(student, weak, ceiling, labels)
+  acc = {k: metrics.accuracy(v, labels) for k, v in
+         (("w", weak), ("c", ceiling), ("s", student))}
+  assert report["pgr"] == pytest.approx((acc["s"] - acc["w"]) / (acc["c"] - acc["w"]))
+  low, high = report["pgr_ci95"]
+  assert low < report["pgr"] < high and high - low < 0.3
+  assert report["gain_over_weak"] == pytest.approx(acc["s"] - acc["w"])
+
+
+def test_pgr_is_undefined_when_the_ceiling_gap_is_noise():
+  labels = np.array([0, 1] * 1000)
+  weak = np.where(np.arange(2000) % 5 == 0, 1 - labels, labels).astype(float)  # 80%
+  ceiling = weak.copy()
+  ceiling[[0, 10]] = labels[[0, 10]]  # two more right: +0.001, far inside the noise
+  report = metrics.pgr_report(weak, weak, ceiling, labels)
+  assert report["ceiling_gap"] == pytest.approx(0.001)
+  assert report["pgr"] is None and report["pgr_ci95"] is None

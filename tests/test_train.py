@@ -1,0 +1,102 @@
+"""The pure train step: it learns, and it is the same computation on 1 and 8 devices."""
+
+import jax
+import numpy as np
+import pytest
+
+from w2s_jax import losses, models, sharding, train
+from w2s_jax.errors import TrainingError
+
+CFG = dict(arch="gpt2", vocab_size=40, n_positions=12, d_model=32, n_layers=2, n_heads=4,
+           d_mlp=64)
+
+
+def fixed_batch(n=16, length=12, seed=0):
+  rng = np.random.default_rng(seed)
+  ids = rng.integers(1, 40, size=(n, length)).astype(np.int32)
+  lengths = rng.integers(4, length + 1, size=n)
+  mask = (np.arange(length)[None] < lengths[:, None]).astype(np.int32)
+  labels = (ids[:, 0] > 20).astype(np.int32)  # learnable from the first token
+  return {"input_ids": ids, "attention_mask": mask,
+          "labels": np.eye(2, dtype=np.float32)[labels]}
+
+
+def run_steps(mesh, batch, n_steps, loss="xent", lr=1e-2):
+  model = models.build_classifier(CFG, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": lr, "warmup_steps": 0}, 100)
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+  batch_sharding = sharding.batch_sharding(mesh)
+  step = train.make_train_step(
+      train.classification_objective(model, losses.get_loss(loss), 100), tx, shardings,
+      batch_sharding)
+  history = []
+  for _ in range(n_steps):
+    state, m = step(state, sharding.put_batch(batch, batch_sharding))
+    history.append(float(m["loss"]))
+  return state, history
+
+
+def test_train_step_lowers_the_loss_on_a_fixed_batch():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  _, history = run_steps(mesh, fixed_batch(), 20)
+  assert history[-1] < 0.5 * history[0]
+
+
+def test_logconf_train_step_lowers_the_loss():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  _, history = run_steps(mesh, fixed_batch(), 20, loss="logconf")
+  assert history[-1] < history[0]
+
+
+@pytest.mark.parametrize("mesh_cfg", [{"data": 8}, {"data": 2, "fsdp": 4},
+                                      {"data": 2, "fsdp": 2, "tensor": 2}])
+def test_one_device_and_eight_devices_agree(mesh_cfg):
+  # Summation order differs between layouts, so gradients agree to float32 rounding. Adam
+  # divides by sqrt(v) + 1e-8, which turns rounding noise in directions whose true gradient
+  # is zero (e.g. the all-ones direction of a LayerNorm output) into updates of ~0.01 * lr;
+  # at lr 1e-3 (the default weak-model rate) that stays well inside 1e-5 over 3 steps.
+  assert jax.device_count() == 8
+  batch = fixed_batch()
+  one = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  eight = sharding.make_mesh(mesh_cfg)
+  state_1, loss_1 = run_steps(one, batch, 3, lr=1e-3)
+  state_8, loss_8 = run_steps(eight, batch, 3, lr=1e-3)
+  np.testing.assert_allclose(loss_1, loss_8, atol=1e-5)
+  for a, b in zip(jax.tree.leaves(state_1["params"]), jax.tree.leaves(state_8["params"])):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_fsdp_shards_parameters_and_optimizer_state():
+  mesh = sharding.make_mesh({"data": 1, "fsdp": 8})
+  batch = fixed_batch()
+  model = models.build_classifier(CFG)
+  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  state, _ = train.create_state(model, tx, mesh, batch, seed=0)
+  kernel = state["params"]["backbone"]["h_0"]["c_fc"]["kernel"]  # (embed, mlp)
+  assert kernel.sharding.spec[0] == "fsdp"
+  assert kernel.addressable_shards[0].data.shape == (32 // 8, 64)
+  mu = state["opt"][0].mu["backbone"]["h_0"]["c_fc"]["kernel"]
+  assert mu.sharding == kernel.sharding
+
+
+def test_non_finite_loss_stops_training_with_one_line_error():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  batch = fixed_batch()
+  batch["labels"] = np.full_like(batch["labels"], np.nan)
+  model = models.build_classifier(CFG)
+  tx = train.make_optimizer({"lr": 1e-3}, 4)
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+  bs = sharding.batch_sharding(mesh)
+  step = train.make_train_step(
+      train.classification_objective(model, losses.get_loss("xent"), 4), tx, shardings, bs)
+  with pytest.raises(TrainingError, match="loss is nan at step 2/4; lower the learning rate"):
+    train.fit(state, step, [batch] * 4, 4, bs, log_every=2, desc="weak")
+
+
+def test_mesh_shape_fills_the_rest_and_rejects_bad_sizes():
+  from w2s_jax.errors import ConfigError
+  assert sharding.mesh_shape({"data": -1, "fsdp": 2}, 8) == (4, 2, 1)
+  with pytest.raises(ConfigError, match="needs 6 devices but 8 are visible"):
+    sharding.mesh_shape({"data": 3, "fsdp": 2}, 8)
+  with pytest.raises(ConfigError, match="mesh axes \\['model'\\] are unknown"):
+    sharding.mesh_shape({"model": 2}, 8)
