@@ -254,7 +254,9 @@ def run(cfg: Mapping[str, Any]) -> dict:
                       if m["pgr"] is not None else None)
     students[loss] = m
 
-  config_hash = config_lib.stable_hash(cfg)
+  # Where and on how many devices it ran does not change what was computed.
+  config_hash = config_lib.stable_hash(
+      {k: v for k, v in cfg.items() if k not in ("workdir", "mesh", "eval_batch_size")})
   results = {
       "config_hash": config_hash, "seed": cfg["seed"], "task": cfg["task"]["name"],
       "weak": weak_m, "ceiling": ceiling_m, "students": students,
