@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -10,14 +11,34 @@ import time
 import pytest
 
 from w2s_jax import pipeline
+from w2s_jax.errors import CheckpointError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def test_pipeline_end_to_end_then_reuses_every_phase(tiny_config):
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+  """One tiny run end to end: (config, results, seconds it took)."""
+  from configs import tiny
+  cfg = tiny.get_config().to_dict()
+  cfg["workdir"] = str(tmp_path_factory.mktemp("finished") / "runs")
   start = time.time()
-  first = pipeline.run(tiny_config)
-  assert time.time() - start < 60
+  results = pipeline.run(cfg)
+  return cfg, results, time.time() - start
+
+
+def copy_of(finished_run, tmp_path):
+  """The finished run's config, pointing at a private copy of its workdir."""
+  cfg, results, _ = finished_run
+  cfg = json.loads(json.dumps(cfg))
+  shutil.copytree(cfg["workdir"], tmp_path / "runs")
+  cfg["workdir"] = str(tmp_path / "runs")
+  return cfg, results
+
+
+def test_pipeline_end_to_end_then_reuses_every_phase(finished_run):
+  tiny_config, first, seconds = finished_run
+  assert seconds < 60
   results_file = pathlib.Path(first["results_file"])
   saved = json.loads(results_file.read_text())
   assert set(saved["students"]) == {"xent", "logconf", "product"}
@@ -33,6 +54,7 @@ def test_pipeline_end_to_end_then_reuses_every_phase(tiny_config):
 
   second = pipeline.run(tiny_config)
   assert all(p["reused"] for p in second["phases"].values())
+  assert second["results_file"] == first["results_file"]
   for role in ("weak", "ceiling"):
     assert second[role] == first[role]
   assert second["students"] == first["students"]
@@ -88,3 +110,47 @@ def test_bad_input_stops_with_one_line_and_no_results(tmp_path, override, messag
   assert len(lines) == 1, proc.stderr
   assert lines[0].startswith(message), lines[0]
   assert not (tmp_path / "runs" / "results").exists()
+
+
+def test_batch_that_does_not_split_over_devices_is_a_config_error(tiny_config):
+  from w2s_jax.errors import ConfigError
+  tiny_config["weak"]["train"]["batch_size"] = 12  # 8 data-parallel devices
+  with pytest.raises(ConfigError, match="weak.train.batch_size=12 does not split over the 8"):
+    pipeline.run(tiny_config)
+
+
+def test_corrupt_artefact_is_a_one_line_error_that_keeps_old_results(finished_run, tmp_path):
+  cfg, results = copy_of(finished_run, tmp_path)
+  student_dir = pathlib.Path(results["phases"]["student:xent"]["dir"].replace(
+      str(pathlib.Path(finished_run[0]["workdir"])), cfg["workdir"]))
+  (student_dir / "predictions.npz").write_bytes(b"not a zip file")
+  results_file = pathlib.Path(cfg["workdir"]) / "results" / results["config_hash"] / "results.json"
+  before = results_file.read_bytes()
+  with pytest.raises(CheckpointError, match=f"artefact {student_dir}/predictions.npz is "
+                     f"unreadable .*; delete {student_dir} to recompute it"):
+    pipeline.run(cfg)
+  assert results_file.read_bytes() == before
+
+
+def test_corrupt_pretrained_checkpoint_is_a_one_line_error(finished_run, tmp_path):
+  cfg, results = copy_of(finished_run, tmp_path)
+  workdir = pathlib.Path(cfg["workdir"])
+  pretrain_dir = next((workdir / "phases").glob("pretrain-*"))
+  for f in (pretrain_dir / "backbone").rglob("*"):
+    if f.is_file():
+      f.write_bytes(b"\0" * 16)
+  shutil.rmtree(next((workdir / "phases").glob("ceiling-*")))  # must restore the backbone
+  with pytest.raises(CheckpointError, match=f"checkpoint {pretrain_dir}/backbone is "
+                     "unreadable .*; delete its phase folder to recompute it"):
+    pipeline.run(cfg)
+
+
+def test_single_host_launcher_runs_the_job(tmp_path):
+  proc = subprocess.run(["launch/gpu_cluster.sh", "configs/tiny.py", str(tmp_path / "runs"),
+                         "--config.student.losses=xent"],
+                        cwd=REPO, capture_output=True, text=True, timeout=300,
+                        env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu",
+                             "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "student:xent" in proc.stdout
+  assert len(list((tmp_path / "runs" / "results").glob("*/results.json"))) == 1

@@ -3,6 +3,9 @@ r"""Runs a weak-to-strong experiment from a config file.
   python -m w2s_jax.main --config=configs/default.py
   python -m w2s_jax.main --config=configs/default.py --config.student.losses=xent,logconf
   python -m w2s_jax.main --config=configs/default.py --seeds=0,1,2   # mean ± std over seeds
+
+On a TPU pod or a multi-node GPU cluster, run one process per host with --distributed
+(see launch/).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import importlib.util
 import logging
 import sys
 
+import jax
 from absl import app, flags
 from ml_collections import config_flags
 
@@ -19,6 +23,9 @@ from w2s_jax.errors import W2SError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first: one process per host on "
+    "TPU pods and multi-node GPU clusters (addresses come from the environment).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Run these seeds (overrides config.seed) and print "
                            "the mean and spread over them.")
 
@@ -29,6 +36,8 @@ def main(argv):
                       force=True)
   logging.getLogger("w2s_jax").setLevel(logging.INFO)
   logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every read at INFO
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
   cfg = _CONFIG.value.to_dict()
   try:
     seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else [cfg["seed"]]

@@ -27,7 +27,7 @@ from jax.experimental import multihost_utils
 from w2s_jax import checkpoints, config as config_lib, data, losses, metrics, models, sharding
 from w2s_jax import pretrain, train
 from w2s_jax.data import batching
-from w2s_jax.errors import CheckpointError
+from w2s_jax.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,20 @@ def _strong_phase(ctx: Context, name: str, key, train_split, soft_labels, loss,
 
 # ---------------------------------------------------------------- the experiment
 
+def _check_batch_sizes(cfg, mesh) -> None:
+  """Every batch is split evenly over the data-parallel devices."""
+  ways = sharding.data_parallel_size(mesh)
+  sizes = {"weak.train.batch_size": cfg["weak"]["train"]["batch_size"],
+           "strong.train.batch_size": cfg["strong"]["train"]["batch_size"],
+           "eval_batch_size": cfg["eval_batch_size"]}
+  if cfg["strong"]["pretrain"]["enabled"]:
+    sizes["strong.pretrain.batch_size"] = cfg["strong"]["pretrain"]["batch_size"]
+  for key, size in sizes.items():
+    if size % ways:
+      raise ConfigError(f"{key}={size} does not split over the {ways} data-parallel devices "
+                        "(mesh data x fsdp); use a multiple of it")
+
+
 def run(cfg: Mapping[str, Any]) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   config_lib.validate(cfg)
@@ -222,6 +236,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
                 mesh=sharding.make_mesh(cfg["mesh"]),
                 splits=data.load_splits(cfg["task"], cfg["seed"]))
   loss_names = config_lib.student_losses(cfg)
+  _check_batch_sizes(cfg, ctx.mesh)
 
   backbone_dir = _pretrain_phase(ctx) if cfg["strong"]["pretrain"]["enabled"] else None
   weak_dir = _weak_phase(ctx)
