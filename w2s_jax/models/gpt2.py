@@ -1,13 +1,12 @@
 """GPT-2 decoder in Flax linen, with logical axis names on every parameter.
 
-Parameter layout follows the logical axes in `w2s_jax.sharding`: ("vocab", "embed"),
-("embed", "heads", "kv"), ("embed", "mlp"). Dropout is left out: every training recipe we
-replicate turns it off for fine-tuning.
+Dropout is left out: every training recipe we replicate turns it off for fine-tuning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Callable, Iterator, Mapping
 
 import flax.linen as nn
 import jax
@@ -23,9 +22,10 @@ class GPT2Config:
   d_model: int = 768
   n_layers: int = 12
   n_heads: int = 12
-  d_mlp: int | None = None  # None: 4 * d_model
+  d_mlp: int = 0  # 0: 4 * d_model
   layer_norm_eps: float = 1e-5
-  dtype: str = "float32"  # compute dtype; parameters stay float32
+  dtype: str = "float32"  # compute dtype
+  param_dtype: str = "float32"
   remat: bool = False
 
   @property
@@ -39,15 +39,15 @@ class Block(nn.Module):
   @nn.compact
   def __call__(self, x, mask):
     cfg = self.config
-    dtype = jnp.dtype(cfg.dtype)
-    h = _layers.layer_norm("ln_1", cfg.layer_norm_eps, dtype)(x)
+    dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    h = _layers.layer_norm("ln_1", cfg.layer_norm_eps, dtype, pdtype)(x)
     x = x + _layers.Attention(
         n_heads=cfg.n_heads, head_dim=cfg.d_model // cfg.n_heads, dtype=dtype,
-        use_bias=True, name="attn")(h, mask)
-    h = _layers.layer_norm("ln_2", cfg.layer_norm_eps, dtype)(x)
-    h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype)(h)
+        param_dtype=pdtype, name="attn")(h, mask)
+    h = _layers.layer_norm("ln_2", cfg.layer_norm_eps, dtype, pdtype)(x)
+    h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype, True, pdtype)(h)
     h = jax.nn.gelu(h, approximate=True)  # GPT-2's "gelu_new"
-    h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype)(h)
+    h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype)(h)
     return x + h
 
 
@@ -57,11 +57,13 @@ class GPT2(nn.Module):
 
   def setup(self):
     cfg = self.config
-    self.wte = _layers.embed("wte", cfg.vocab_size, cfg.d_model)
-    self.wpe = _layers.embed("wpe", cfg.n_positions, cfg.d_model, axes=("pos", "embed"))
+    pdtype = jnp.dtype(cfg.param_dtype)
+    self.wte = _layers.embed("wte", cfg.vocab_size, cfg.d_model, param_dtype=pdtype)
+    self.wpe = _layers.embed("wpe", cfg.n_positions, cfg.d_model, axes=("pos", "embed"),
+                             param_dtype=pdtype)
     block = nn.remat(Block) if cfg.remat else Block
     self.blocks = [block(cfg, name=f"h_{i}") for i in range(cfg.n_layers)]
-    self.ln_f = _layers.layer_norm("ln_f", cfg.layer_norm_eps, jnp.dtype(cfg.dtype))
+    self.ln_f = _layers.layer_norm("ln_f", cfg.layer_norm_eps, jnp.dtype(cfg.dtype), pdtype)
 
   def __call__(self, input_ids, attention_mask):
     cfg = self.config
@@ -78,3 +80,44 @@ class GPT2(nn.Module):
   def logits(self, hidden):
     """Next-token logits through the tied input embedding, as GPT-2 does."""
     return self.wte.attend(hidden.astype(jnp.float32))
+
+
+# ---------------------------------------------------------------- Hugging Face checkpoints
+
+HF_MODEL_TYPES = ("gpt2",)
+
+
+def config_from_hf(hf: Mapping[str, Any], **overrides) -> GPT2Config:
+  return GPT2Config(vocab_size=hf["vocab_size"], n_positions=hf["n_positions"],
+                    d_model=hf["n_embd"], n_layers=hf["n_layer"], n_heads=hf["n_head"],
+                    d_mlp=hf.get("n_inner") or 0,
+                    layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5), **overrides)
+
+
+def convert_hf(read, cfg: GPT2Config) -> Iterator[tuple[tuple[str, ...], Callable]]:
+  """(our parameter path, thunk giving the array). GPT-2 stores Conv1D weights as
+  [in, out] (our Dense layout) and fuses q, k, v into c_attn; the key bias is dropped
+  (softmax cancels it exactly, see _layers.Attention)."""
+  d, heads = cfg.d_model, cfg.n_heads
+  head_dim = d // heads
+  yield ("wte", "embedding"), lambda: read("transformer.wte.weight")
+  yield ("wpe", "embedding"), lambda: read("transformer.wpe.weight")
+  for i in range(cfg.n_layers):
+    hf, ours = f"transformer.h.{i}.", f"h_{i}"
+    for norm in ("ln_1", "ln_2"):
+      yield (ours, norm, "scale"), lambda hf=hf, norm=norm: read(f"{hf}{norm}.weight")
+      yield (ours, norm, "bias"), lambda hf=hf, norm=norm: read(f"{hf}{norm}.bias")
+    for j, name in enumerate("qkv"):
+      yield ((ours, "attn", name, "kernel"), lambda hf=hf, j=j: read(
+          hf + "attn.c_attn.weight")[:, j * d:(j + 1) * d].reshape(d, heads, head_dim))
+      if name != "k":
+        yield ((ours, "attn", name, "bias"), lambda hf=hf, j=j: read(
+            hf + "attn.c_attn.bias")[j * d:(j + 1) * d].reshape(heads, head_dim))
+    yield ((ours, "attn", "o", "kernel"),
+           lambda hf=hf: read(hf + "attn.c_proj.weight").reshape(heads, head_dim, d))
+    yield (ours, "attn", "o", "bias"), lambda hf=hf: read(hf + "attn.c_proj.bias")
+    for name in ("c_fc", "c_proj"):
+      yield (ours, name, "kernel"), lambda hf=hf, name=name: read(f"{hf}mlp.{name}.weight")
+      yield (ours, name, "bias"), lambda hf=hf, name=name: read(f"{hf}mlp.{name}.bias")
+  yield ("ln_f", "scale"), lambda: read("transformer.ln_f.weight")
+  yield ("ln_f", "bias"), lambda: read("transformer.ln_f.bias")

@@ -1,0 +1,136 @@
+"""BERT-style encoders (BERT, MiniLM) in Flax linen: post-LayerNorm, bidirectional attention.
+
+Pool with "first" (the CLS token) or "mean" (sentence-transformers models such as MiniLM).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Iterator, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from w2s_jax.errors import ConfigError
+from w2s_jax.models import _layers
+
+ACTIVATIONS = {
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
+    "relu": jax.nn.relu,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+  vocab_size: int = 30522
+  d_model: int = 768
+  n_layers: int = 12
+  n_heads: int = 12
+  d_mlp: int = 3072
+  max_positions: int = 512
+  type_vocab_size: int = 2
+  layer_norm_eps: float = 1e-12
+  activation: str = "gelu"
+  dtype: str = "float32"
+  param_dtype: str = "float32"
+  remat: bool = False
+
+
+class Layer(nn.Module):
+  config: BertConfig
+
+  @nn.compact
+  def __call__(self, x, mask):
+    cfg = self.config
+    dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    attended = _layers.Attention(n_heads=cfg.n_heads, head_dim=cfg.d_model // cfg.n_heads,
+                                 dtype=dtype, param_dtype=pdtype, name="attn")(x, mask)
+    x = _layers.layer_norm("attn_ln", cfg.layer_norm_eps, dtype, pdtype)(x + attended)
+    h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype)(x)
+    h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype)(
+        ACTIVATIONS[cfg.activation](h))
+    return _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
+
+
+class Bert(nn.Module):
+  """Returns the last hidden states [batch, length, d_model]; one segment (token type 0)."""
+  config: BertConfig
+
+  @nn.compact
+  def __call__(self, input_ids, attention_mask):
+    cfg = self.config
+    if cfg.activation not in ACTIVATIONS:
+      raise ConfigError(f"activation {cfg.activation!r} is not supported; supported: "
+                        f"{', '.join(ACTIVATIONS)}")
+    dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    length = input_ids.shape[1]
+    if length > cfg.max_positions:
+      raise ValueError(f"sequence length {length} exceeds max_positions={cfg.max_positions}")
+    x = (_layers.embed("word", cfg.vocab_size, cfg.d_model, param_dtype=pdtype)(input_ids)
+         + _layers.embed("position", cfg.max_positions, cfg.d_model, ("pos", "embed"),
+                         pdtype)(jnp.arange(length))[None]
+         + _layers.embed("token_type", cfg.type_vocab_size, cfg.d_model, (None, "embed"),
+                         pdtype)(jnp.zeros_like(input_ids)))
+    x = _layers.layer_norm("embed_ln", cfg.layer_norm_eps, dtype, pdtype)(x.astype(dtype))
+    mask = _layers.padding_mask(attention_mask)
+    layer = nn.remat(Layer) if cfg.remat else Layer
+    for i in range(cfg.n_layers):
+      x = layer(cfg, name=f"layer_{i}")(x, mask)
+    return x
+
+  def logits(self, hidden):
+    raise ConfigError("BERT-style encoders have no next-token head; set "
+                      "strong.pretrain.enabled=False")
+
+
+# ---------------------------------------------------------------- Hugging Face checkpoints
+
+HF_MODEL_TYPES = ("bert",)
+
+
+def config_from_hf(hf: Mapping[str, Any], **overrides) -> BertConfig:
+  return BertConfig(vocab_size=hf["vocab_size"], d_model=hf["hidden_size"],
+                    n_layers=hf["num_hidden_layers"], n_heads=hf["num_attention_heads"],
+                    d_mlp=hf["intermediate_size"], max_positions=hf["max_position_embeddings"],
+                    type_vocab_size=hf.get("type_vocab_size", 2),
+                    layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
+                    activation=hf.get("hidden_act", "gelu"), **overrides)
+
+
+def convert_hf(read, cfg: BertConfig) -> Iterator[tuple[tuple[str, ...], Callable]]:
+  """(our parameter path, thunk giving the array); Linear weights [out, in] are transposed,
+  the key bias is dropped (softmax cancels it exactly, see _layers.Attention)."""
+  d, heads = cfg.d_model, cfg.n_heads
+  head_dim = d // heads
+  for ours, hf in (("word", "word_embeddings"), ("position", "position_embeddings"),
+                   ("token_type", "token_type_embeddings")):
+    yield (ours, "embedding"), lambda hf=hf: read(f"embeddings.{hf}.weight")
+
+  def norm(ours, hf):
+    yield (*ours, "scale"), lambda: read(hf + ".weight")
+    yield (*ours, "bias"), lambda: read(hf + ".bias")
+
+  def linear(ours, hf):
+    yield (*ours, "kernel"), lambda: read(hf + ".weight").T
+    yield (*ours, "bias"), lambda: read(hf + ".bias")
+
+  yield from norm(("embed_ln",), "embeddings.LayerNorm")
+  for i in range(cfg.n_layers):
+    hf, ours = f"encoder.layer.{i}.", f"layer_{i}"
+    for name, hf_name in (("q", "query"), ("k", "key"), ("v", "value")):
+      yield ((ours, "attn", name, "kernel"), lambda hf=hf, hf_name=hf_name: read(
+          f"{hf}attention.self.{hf_name}.weight").T.reshape(d, heads, head_dim))
+      if name != "k":
+        yield ((ours, "attn", name, "bias"), lambda hf=hf, hf_name=hf_name: read(
+            f"{hf}attention.self.{hf_name}.bias").reshape(heads, head_dim))
+    yield ((ours, "attn", "o", "kernel"), lambda hf=hf: read(
+        hf + "attention.output.dense.weight").T.reshape(heads, head_dim, d))
+    yield (ours, "attn", "o", "bias"), lambda hf=hf: read(hf + "attention.output.dense.bias")
+    yield from norm((ours, "attn_ln"), hf + "attention.output.LayerNorm")
+    yield from linear((ours, "mlp_in"), hf + "intermediate.dense")
+    yield from linear((ours, "mlp_out"), hf + "output.dense")
+    yield from norm((ours, "out_ln"), hf + "output.LayerNorm")
