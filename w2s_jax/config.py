@@ -11,6 +11,7 @@ import json
 from typing import Any, Mapping
 
 from w2s_jax import data, losses, models
+from w2s_jax.data import sources, tokenize
 from w2s_jax.errors import ConfigError
 
 CEILING_SPLITS = ("A", "B")
@@ -49,9 +50,12 @@ def _positive(cfg: Mapping, path: str) -> None:
 
 def _check_model_section(cfg: Mapping, role: str) -> None:
   section = cfg[role]
-  arch = section["model"].get("arch")
-  if arch not in models.ARCHITECTURES:
-    raise ConfigError(f"{role}.model.arch={arch!r} is unknown; choose from "
+  model = section["model"]
+  if models.is_checkpoint(model):
+    if not model.get("checkpoint"):
+      models.registry.get(model.get("name", ""))  # unknown names fail here, before any work
+  elif model["arch"] not in models.ARCHITECTURES:
+    raise ConfigError(f"{role}.model.arch={model['arch']!r} is unknown; choose from "
                       f"{', '.join(models.ARCHITECTURES)}")
   if section["pooling"] not in POOLINGS:
     raise ConfigError(f"{role}.pooling={section['pooling']!r} is unknown; choose from "
@@ -67,6 +71,15 @@ def validate(cfg: Mapping) -> None:
                       f"{', '.join(data.TASKS)}")
   for key in ("n_docs", "n_test", "eval_batch_size"):
     _positive(cfg, key if key == "eval_batch_size" else f"task.{key}")
+  if data.is_text(cfg["task"]):
+    task = cfg["task"]
+    if task.get("source") not in sources.SOURCES:
+      raise ConfigError(f"task.source={task.get('source')!r} is unknown; choose from "
+                        f"{', '.join(sources.SOURCES)}")
+    if task.get("long_docs") not in tokenize.POLICIES:
+      raise ConfigError(f"task.long_docs={task.get('long_docs')!r} is unknown; choose from "
+                        f"{', '.join(tokenize.POLICIES)}")
+    _positive(cfg, "task.max_ctx")
   for role in ("weak", "strong"):
     _check_model_section(cfg, role)
   if cfg["ceiling"]["split"] not in CEILING_SPLITS:

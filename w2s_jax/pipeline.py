@@ -26,7 +26,7 @@ from jax.experimental import multihost_utils
 
 from w2s_jax import checkpoints, config as config_lib, data, losses, metrics, models, sharding
 from w2s_jax import pretrain, train
-from w2s_jax.data import batching
+from w2s_jax.data import batching, tokenize
 from w2s_jax.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,25 @@ class Context:
   mesh: jax.sharding.Mesh
   splits: Mapping[str, Mapping[str, np.ndarray]]
   phases: dict = dataclasses.field(default_factory=dict)  # name -> {dir, reused, wall_s}
+  _encoded: dict = dataclasses.field(default_factory=dict)
+
+  def encoded(self, role: str, split: str):
+    """(arrays {input_ids, attention_mask}, keep mask) of a split for the role's model: text
+    tokenised by that model's tokenizer; keep is False for documents the max_ctx policy
+    drops."""
+    if (role, split) not in self._encoded:
+      records = self.splits[split]
+      if "text" in records:
+        task = self.cfg["task"]
+        backbone = models.build_backbone(model_config(self.cfg, role))
+        max_ctx = min(task["max_ctx"], models.max_positions(backbone))
+        self._encoded[role, split] = tokenize.encode(
+            records["text"], models.tokenizer_for(self.cfg[role]["model"]), max_ctx,
+            task["long_docs"])
+      else:
+        arrays = {k: records[k] for k in ("input_ids", "attention_mask")}
+        self._encoded[role, split] = arrays, np.ones(len(records["label"]), bool)
+    return self._encoded[role, split]
 
 
 # ---------------------------------------------------------------- keys
@@ -56,8 +75,16 @@ def data_key(cfg):
 
 
 def model_config(cfg, role: str) -> dict:
-  """The role's model config, with the task's vocabulary and length where the task sets them."""
-  return {**cfg[role]["model"], **data.model_overrides(cfg["task"])}
+  """The role's model config, with the vocabulary and length the task or tokenizer fixes for
+  a custom architecture."""
+  section = dict(cfg[role]["model"])
+  if models.is_checkpoint(section):
+    return section
+  if data.is_text(cfg["task"]):
+    tokenizer = models.tokenizer_for(section)
+    section.setdefault("vocab_size", len(tokenizer))
+    return section
+  return {**section, **data.model_overrides(cfg["task"])}
 
 
 def pretrain_key(cfg):
@@ -140,26 +167,30 @@ def _pretrain_phase(ctx: Context) -> pathlib.Path:
   return _cached(ctx, "pretrain", pretrain_key(cfg), compute)
 
 
-def _train_classifier(ctx: Context, role: str, train_arrays, soft_labels: np.ndarray, loss: str,
-                      eval_sets: Mapping[str, Mapping[str, np.ndarray]], *, backbone_dir=None):
-  """Fine-tunes the role's classifier on (inputs, soft labels); returns logits per eval set."""
+def _train_classifier(ctx: Context, role: str, split: str, soft_labels: np.ndarray, loss: str,
+                      eval_splits, *, backbone_dir=None):
+  """Fine-tunes the role's classifier on a split with soft labels (rows with NaN labels or
+  dropped by max_ctx are left out); returns logits per eval split, NaN where dropped."""
   cfg, section = ctx.cfg, ctx.cfg[role]
   train_cfg = section["train"]
-  model = models.build_classifier(model_config(cfg, role), pooling=section["pooling"],
+  model_cfg = model_config(cfg, role)
+  model = models.build_classifier(model_cfg, pooling=section["pooling"],
                                   head_init_std=section["head_init_std"],
                                   linear_probe=section["linear_probe"])
-  n = len(soft_labels)
+  inputs, keep = ctx.encoded(role, split)
+  use = keep & np.isfinite(soft_labels).all(-1)
+  arrays = {**{k: v[use] for k, v in inputs.items()},
+            "labels": soft_labels[use].astype(np.float32)}
+  n = int(use.sum())
   total_steps = batching.steps_per_run(n, train_cfg["batch_size"], train_cfg["epochs"])
   tx = train.make_optimizer(train_cfg, total_steps, freeze_backbone=section["linear_probe"])
-  arrays = {"input_ids": train_arrays["input_ids"],
-            "attention_mask": train_arrays["attention_mask"],
-            "labels": soft_labels.astype(np.float32)}
   sample = {k: v[: train_cfg["batch_size"]] for k, v in arrays.items()}
   abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample)
-  backbone = None
-  if backbone_dir is not None:
-    backbone = checkpoints.restore_params(backbone_dir / "backbone",
-                                          abstract["params"]["backbone"])
+  backbone_target = abstract["params"]["backbone"]
+  if backbone_dir is not None:  # pretrained in this job (the synthetic task)
+    backbone = checkpoints.restore_params(backbone_dir / "backbone", backbone_target)
+  else:  # a checkpoint's weights, or None: a fresh initialisation
+    backbone = models.pretrained_backbone_params(model_cfg, backbone_target)
   state = train.init_state(model, tx, shardings, sample, ctx.cfg["seed"], backbone)
   batch_sharding = sharding.batch_sharding(ctx.mesh)
   objective = train.classification_objective(
@@ -170,9 +201,14 @@ def _train_classifier(ctx: Context, role: str, train_arrays, soft_labels: np.nda
   state, history = train.fit(state, step_fn, batches, total_steps, batch_sharding,
                              log_every=train_cfg.get("log_every", 25), desc=f"{role}:{loss}")
   predict_step = train.make_predict_step(model, shardings["params"], batch_sharding)
-  logits = {name: train.predict(predict_step, state["params"], split, cfg["eval_batch_size"],
-                                batch_sharding)
-            for name, split in eval_sets.items()}
+  logits = {}
+  for name in eval_splits:
+    eval_inputs, eval_keep = ctx.encoded(role, name)
+    out = np.full((len(eval_keep), 2), np.nan, np.float32)
+    out[eval_keep] = train.predict(predict_step, state["params"],
+                                   {k: v[eval_keep] for k, v in eval_inputs.items()},
+                                   cfg["eval_batch_size"], batch_sharding)
+    logits[name] = out
   return logits, {"history": history, "steps": total_steps, "n_train": n}
 
 
@@ -186,13 +222,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def _weak_phase(ctx: Context) -> pathlib.Path:
-  split_a, split_b = ctx.splits["A"], ctx.splits["B"]
+  split_b = ctx.splits["B"]
 
   def compute(out: pathlib.Path):
-    logits, info = _train_classifier(ctx, "weak", split_a, _one_hot(split_a["label"]), "xent",
-                                     {"B": split_b, "test": ctx.splits["test"]})
-    p_pos = _softmax(logits["B"])[:, 1]
-    accuracy = metrics.accuracy(p_pos, split_b["label"])
+    logits, info = _train_classifier(ctx, "weak", "A", _one_hot(ctx.splits["A"]["label"]),
+                                     "xent", ["B", "test"])
+    p_pos = _softmax(logits["B"])[:, 1]  # NaN where the weak model could not read the doc
+    labelled = np.isfinite(p_pos)
+    accuracy = metrics.accuracy(p_pos[labelled], split_b["label"][labelled])
     checkpoints.write_npz(out / WEAK_LABELS_FILE, p_pos=p_pos, logits=logits["B"],
                           gt_label=split_b["label"], hard_label=(p_pos > 0.5).astype(np.int32))
     checkpoints.write_npz(out / PREDICTIONS_FILE, test_logits=logits["test"])
@@ -201,11 +238,11 @@ def _weak_phase(ctx: Context) -> pathlib.Path:
   return _cached(ctx, "weak", weak_key(ctx.cfg), compute)
 
 
-def _strong_phase(ctx: Context, name: str, key, train_split, soft_labels, loss,
+def _strong_phase(ctx: Context, name: str, key, split: str, soft_labels, loss,
                   backbone_dir) -> pathlib.Path:
   def compute(out: pathlib.Path):
-    logits, info = _train_classifier(ctx, "strong", train_split, soft_labels, loss,
-                                     {"test": ctx.splits["test"]}, backbone_dir=backbone_dir)
+    logits, info = _train_classifier(ctx, "strong", split, soft_labels, loss, ["test"],
+                                     backbone_dir=backbone_dir)
     checkpoints.write_npz(out / PREDICTIONS_FILE, test_logits=logits["test"])
     return info
 
@@ -242,26 +279,30 @@ def run(cfg: Mapping[str, Any]) -> dict:
   weak_dir = _weak_phase(ctx)
   weak_labels = _load_npz(weak_dir / WEAK_LABELS_FILE)
   weak_soft = np.stack([1 - weak_labels["p_pos"], weak_labels["p_pos"]], -1)
+  labelled = np.isfinite(weak_labels["p_pos"])
 
-  ceiling_split = ctx.splits[cfg["ceiling"]["split"]]
+  ceiling_split = cfg["ceiling"]["split"]
   ceiling_dir = _strong_phase(ctx, "ceiling", ceiling_key(cfg), ceiling_split,
-                              _one_hot(ceiling_split["label"]), "xent", backbone_dir)
+                              _one_hot(ctx.splits[ceiling_split]["label"]), "xent",
+                              backbone_dir)
   student_dirs = {
-      loss: _strong_phase(ctx, f"student:{loss}", student_key(cfg, loss), ctx.splits["B"],
-                          weak_soft, loss, backbone_dir)
+      loss: _strong_phase(ctx, f"student:{loss}", student_key(cfg, loss), "B", weak_soft,
+                          loss, backbone_dir)
       for loss in loss_names}
 
-  test_labels = ctx.splits["test"]["label"]
-
-  def test_p_pos(phase_dir):
-    return _softmax(_load_npz(phase_dir / PREDICTIONS_FILE)["test_logits"])[:, 1]
-
-  weak_p, ceiling_p = test_p_pos(weak_dir), test_p_pos(ceiling_dir)
+  # Score every model on the same documents: those none of them had to drop.
+  test_p = {name: _softmax(_load_npz(d / PREDICTIONS_FILE)["test_logits"])[:, 1]
+            for name, d in [("weak", weak_dir), ("ceiling", ceiling_dir),
+                            *student_dirs.items()]}
+  scored = np.all([np.isfinite(p) for p in test_p.values()], axis=0)
+  test_p = {name: p[scored] for name, p in test_p.items()}
+  test_labels = ctx.splits["test"]["label"][scored]
+  weak_p, ceiling_p = test_p["weak"], test_p["ceiling"]
   weak_m, ceiling_m = metrics.summarize(weak_p, test_labels), metrics.summarize(ceiling_p,
                                                                                test_labels)
   students = {}
-  for loss, phase_dir in student_dirs.items():
-    p = test_p_pos(phase_dir)
+  for loss in student_dirs:
+    p = test_p[loss]
     m = metrics.summarize(p, test_labels)
     m["agreement_with_weak"] = metrics.agreement(p, weak_p)
     m.update(metrics.pgr_report(p, weak_p, ceiling_p, test_labels, seed=cfg["seed"]))
@@ -275,8 +316,10 @@ def run(cfg: Mapping[str, Any]) -> dict:
   results = {
       "config_hash": config_hash, "seed": cfg["seed"], "task": cfg["task"]["name"],
       "weak": weak_m, "ceiling": ceiling_m, "students": students,
-      "weak_label_accuracy": metrics.accuracy(weak_labels["p_pos"], weak_labels["gt_label"]),
-      "n": {split: int(len(arrays["label"])) for split, arrays in ctx.splits.items()},
+      "weak_label_accuracy": metrics.accuracy(weak_labels["p_pos"][labelled],
+                                              weak_labels["gt_label"][labelled]),
+      "n": {**{split: int(len(arrays["label"])) for split, arrays in ctx.splits.items()},
+            "test_scored": int(scored.sum()), "B_weak_labelled": int(labelled.sum())},
       "phases": ctx.phases, "wall_s": time.time() - start,
   }
   if jax.process_index() == 0:

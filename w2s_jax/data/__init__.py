@@ -1,16 +1,21 @@
-"""Tasks: each gives tokenised arrays {input_ids, attention_mask, label} for the splits
-A (weak model's ground truth), B (weak labels → student; ceiling by default) and test."""
+"""Tasks and their splits: A (weak model's ground truth), B (weak labels → student; the
+ceiling by default) and test.
+
+A split is a dict of per-document arrays with "label", and either "text" (text tasks, tokenised
+later by each model's own tokenizer) or "input_ids"/"attention_mask" (the synthetic task).
+"""
 
 from __future__ import annotations
 
+import random
 from typing import Mapping
 
 import numpy as np
 
-from w2s_jax.data import latent_topics
+from w2s_jax.data import latent_topics, sources, text_tasks
 from w2s_jax.errors import ConfigError, DataError
 
-TASKS = ("latent_topics",)
+TASKS = ("latent_topics", *text_tasks.TASKS)
 
 Arrays = dict[str, np.ndarray]
 
@@ -48,6 +53,8 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
                                            np.random.default_rng([world_seed, 1]))
     test = latent_topics.sample_documents(world, task_cfg["n_test"],
                                           np.random.default_rng([world_seed, 3]))
+  elif name in text_tasks.TASKS:
+    train, test = _text_splits(name, task_cfg, seed)
   else:
     raise ConfigError(f"task.name={name!r} is unknown; choose from {', '.join(TASKS)}")
   split_a, split_b = split_a_b(train, task_cfg["n_docs"], seed)
@@ -55,6 +62,68 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
   for split, arrays in splits.items():
     check_split(name, split, arrays)
   return splits
+
+
+def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: bool):
+  """Formats rows in `order` until `cap` records (half of each label when balancing) are in
+  hand; returns (texts, labels, number of rows consumed). Stopping early keeps large sources
+  (millions of rows) cheap."""
+  per_label = {0: [], 1: []}
+  want = {0: cap // 2, 1: cap - cap // 2} if balance else None
+  formatted = task.format_rows([rows[int(i)] for i in order], rng) if task.format_split else None
+  consumed = 0
+  for position, index in enumerate(order):
+    consumed = position + 1
+    try:
+      record = formatted[position] if formatted else task.format(rows[int(index)], rng)
+    except KeyError as e:
+      fields = sorted(dict(rows[int(index)]))
+      raise DataError(f"task {name!r}: a row has no field {e} (it has {fields}); does the "
+                      "source hold this dataset?") from None
+    if record is None or not record[0].strip():
+      continue
+    text, label = record
+    label = int(label)
+    if label not in per_label:
+      raise DataError(f"task {name!r}: label {label} is not binary")
+    if want is None or len(per_label[label]) < want[label]:
+      per_label[label].append(text)
+    done = (sum(map(len, per_label.values())) >= cap if want is None else
+            all(len(per_label[k]) >= want[k] for k in want))
+    if done:
+      break
+  if balance:  # undersample the majority class (when the minority ran out first)
+    n = min(len(per_label[0]), len(per_label[1]))
+    per_label = {k: v[:n] for k, v in per_label.items()}
+  texts = per_label[0] + per_label[1]
+  labels = np.array([0] * len(per_label[0]) + [1] * len(per_label[1]), np.int32)
+  mix = np.random.default_rng(rng.randrange(2**32)).permutation(len(texts))
+  return np.array(texts, dtype=object)[mix], labels[mix], consumed
+
+
+def _text_splits(name: str, task_cfg: Mapping, seed: int):
+  """Train pool and test split of a text task. The test split is fixed by task.test_seed
+  (the same for every experiment seed); a source with no test file gives up rows of train."""
+  task = text_tasks.TASKS[name]
+  balance = task_cfg.get("balance", True)
+  test_seed = task_cfg.get("test_seed", 0)
+  train_rows = sources.load_rows(name, task, "train", task_cfg)
+  test_rows = sources.load_rows(name, task, "test", task_cfg)
+  train_pool = np.arange(len(train_rows))
+  if test_rows is None:  # carve the test split out of train, the same rows for every seed
+    order = np.random.default_rng(test_seed).permutation(len(train_rows))
+    texts, labels, used = _collect(name, task, train_rows, order[: len(order) // 2],
+                                   random.Random(test_seed), task_cfg["n_test"], balance)
+    train_pool = np.sort(order[used:])
+  else:
+    order = np.random.default_rng(test_seed).permutation(len(test_rows))
+    texts, labels, _ = _collect(name, task, test_rows, order, random.Random(test_seed),
+                                task_cfg["n_test"], balance)
+  test = {"text": texts, "label": labels}
+  order = train_pool[np.random.default_rng(seed).permutation(len(train_pool))]
+  texts, labels, _ = _collect(name, task, train_rows, order, random.Random(seed),
+                              task_cfg["n_docs"], balance)
+  return {"text": texts, "label": labels}, test
 
 
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:
@@ -67,6 +136,10 @@ def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:
   docs = latent_topics.sample_documents(world, n, np.random.default_rng([seed, 2]),
                                        pretraining=True)
   return {"input_ids": docs["input_ids"], "attention_mask": docs["attention_mask"]}
+
+
+def is_text(task_cfg: Mapping) -> bool:
+  return task_cfg["name"] in text_tasks.TASKS
 
 
 def model_overrides(task_cfg: Mapping) -> dict:

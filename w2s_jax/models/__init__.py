@@ -20,7 +20,9 @@ from w2s_jax.models.llama import Llama, LlamaConfig
 
 ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
                  "bert": (Bert, BertConfig)}
-CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", "dtype", "param_dtype", "remat")
+# n_layers on a checkpoint keeps only its first layers: a truncated model.
+CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", "dtype", "param_dtype", "remat",
+                   "n_layers")
 
 
 def is_checkpoint(model_cfg: Mapping[str, Any]) -> bool:
@@ -34,7 +36,27 @@ def checkpoint_folder(model_cfg: Mapping[str, Any]):
 
 
 def _overrides(model_cfg):
-  return {k: model_cfg[k] for k in ("dtype", "param_dtype", "remat") if k in model_cfg}
+  return {k: model_cfg[k] for k in ("dtype", "param_dtype", "remat", "n_layers")
+          if k in model_cfg}
+
+
+def tokenizer_for(model_cfg: Mapping[str, Any]):
+  """The tokenizer of a checkpoint section, or of the checkpoint a custom section names in
+  its "tokenizer" field."""
+  if is_checkpoint(model_cfg):
+    return hf.load_tokenizer(checkpoint_folder(model_cfg))
+  name = model_cfg.get("tokenizer", "")
+  if not name:
+    raise ConfigError("a custom model on a text task needs model.tokenizer (a registered "
+                      "model name or a checkpoint folder whose tokenizer to use)")
+  checkpoint = registry.MODELS[name].checkpoint if name in registry.MODELS else name
+  return hf.load_tokenizer(hf.resolve(checkpoint))
+
+
+def max_positions(backbone) -> int:
+  """The longest input the backbone's position embeddings allow."""
+  config = backbone.config
+  return getattr(config, "max_positions", None) or config.n_positions
 
 
 def build_backbone(model_cfg: Mapping[str, Any]):
@@ -48,6 +70,7 @@ def build_backbone(model_cfg: Mapping[str, Any]):
     return module
   fields = dict(model_cfg)
   arch = fields.pop("arch")
+  fields.pop("tokenizer", None)
   if arch not in ARCHITECTURES:
     raise ConfigError(f"model.arch={arch!r} is unknown; choose from {', '.join(ARCHITECTURES)}")
   module, config_cls = ARCHITECTURES[arch]
@@ -79,4 +102,4 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
            "LanguageModel", "Llama", "LlamaConfig", "build_backbone", "build_classifier",
            "build_language_model", "checkpoint_folder", "is_checkpoint",
-           "pretrained_backbone_params", "pool", "registry"]
+           "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

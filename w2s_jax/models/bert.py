@@ -93,12 +93,12 @@ HF_MODEL_TYPES = ("bert",)
 
 
 def config_from_hf(hf: Mapping[str, Any], **overrides) -> BertConfig:
-  return BertConfig(vocab_size=hf["vocab_size"], d_model=hf["hidden_size"],
+  return BertConfig(**{**dict(vocab_size=hf["vocab_size"], d_model=hf["hidden_size"],
                     n_layers=hf["num_hidden_layers"], n_heads=hf["num_attention_heads"],
                     d_mlp=hf["intermediate_size"], max_positions=hf["max_position_embeddings"],
                     type_vocab_size=hf.get("type_vocab_size", 2),
                     layer_norm_eps=hf.get("layer_norm_eps", 1e-12),
-                    activation=hf.get("hidden_act", "gelu"), **overrides)
+                    activation=hf.get("hidden_act", "gelu")), **overrides})
 
 
 def convert_hf(read, cfg: BertConfig) -> Iterator[tuple[tuple[str, ...], Callable]]:

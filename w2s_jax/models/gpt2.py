@@ -88,10 +88,10 @@ HF_MODEL_TYPES = ("gpt2",)
 
 
 def config_from_hf(hf: Mapping[str, Any], **overrides) -> GPT2Config:
-  return GPT2Config(vocab_size=hf["vocab_size"], n_positions=hf["n_positions"],
+  return GPT2Config(**{**dict(vocab_size=hf["vocab_size"], n_positions=hf["n_positions"],
                     d_model=hf["n_embd"], n_layers=hf["n_layer"], n_heads=hf["n_head"],
                     d_mlp=hf.get("n_inner") or 0,
-                    layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5), **overrides)
+                    layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5)), **overrides})
 
 
 def convert_hf(read, cfg: GPT2Config) -> Iterator[tuple[tuple[str, ...], Callable]]:

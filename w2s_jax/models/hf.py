@@ -178,6 +178,7 @@ def load_params(folder: pathlib.Path, target: Mapping, **overrides):
   return flax.traverse_util.unflatten_dict(placed)
 
 
+@functools.lru_cache(maxsize=None)
 def load_tokenizer(folder: pathlib.Path):
   """The checkpoint's tokenizer, through transformers' AutoTokenizer (offline: local files)."""
   import transformers

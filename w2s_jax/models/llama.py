@@ -199,7 +199,7 @@ def config_from_hf(hf: Mapping[str, Any], **overrides) -> LlamaConfig:
   sliding_layers = tuple(i for i, t in enumerate(layer_types) if t == "sliding_attention")
   if layer_types and not sliding_layers:
     use_window = False
-  cfg = LlamaConfig(
+  cfg = LlamaConfig(**{**dict(
       vocab_size=hf["vocab_size"], d_model=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
       n_heads=n_heads, n_kv_heads=hf.get("num_key_value_heads") or n_heads,
       head_dim=hf.get("head_dim") or hf["hidden_size"] // n_heads,
@@ -214,8 +214,7 @@ def config_from_hf(hf: Mapping[str, Any], **overrides) -> LlamaConfig:
       attention_bias=hf.get("attention_bias", hf.get("model_type") == "qwen2"),
       qk_norm=hf.get("model_type") == "qwen3",
       sliding_window=(hf.get("sliding_window") or 0) if use_window else 0,
-      sliding_layers=sliding_layers,
-      **overrides)
+      sliding_layers=sliding_layers), **overrides})
   rope_frequencies(cfg)  # unsupported RoPE types fail here, before any weights are read
   return cfg
 

@@ -1,0 +1,105 @@
+"""Raw rows of a text task's split from the hub (HF datasets), plain local files, or TFDS.
+
+  task.source = "hub"   load_dataset(<hub id>) — or, with task.data_dir, a local folder in
+                        the hub's own layout (e.g. a snapshot with data/train-*.parquet)
+  task.source = "local" the task's plain files (TextTask.local) under task.data_dir
+  task.source = "tfds"  tfds.data_source(<TFDS name>), files under task.data_dir if given
+
+Every source returns a random-access sequence of dict rows.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Mapping, Sequence
+
+from w2s_jax.data.text_tasks import TextTask
+from w2s_jax.errors import ConfigError, DataError
+
+SOURCES = ("hub", "local", "tfds")
+_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
+             ".parquet": "parquet"}
+
+
+class _Renamed(Sequence):
+  """Rows with some fields renamed (and TFDS bytes decoded), read lazily."""
+
+  def __init__(self, rows, rename: Mapping[str, str]):
+    self._rows, self._rename = rows, dict(rename)
+
+  def __len__(self):
+    return len(self._rows)
+
+  def __getitem__(self, i):
+    row = self._rows[int(i)]
+    return {self._rename.get(k, k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in dict(row).items()}
+
+
+def load_rows(name: str, task: TextTask, split: str, task_cfg: Mapping):
+  """The rows of `split` ("train" or "test"), or None where a local copy has no such file."""
+  source, data_dir = task_cfg["source"], task_cfg.get("data_dir", "")
+  if source == "hub":
+    return _hub(name, task, split, data_dir)
+  if source == "local":
+    return _local(name, task, split, data_dir)
+  if source == "tfds":
+    return _tfds(name, task, split, data_dir)
+  raise ConfigError(f"task.source={source!r} is unknown; choose from {', '.join(SOURCES)}")
+
+
+def _datasets():
+  import datasets
+  datasets.disable_progress_bars()
+  return datasets
+
+
+def _hub(name, task, split, data_dir):
+  datasets = _datasets()
+  path, *config = task.hub
+  if data_dir:
+    path, config = str(pathlib.Path(data_dir).expanduser()), config
+  try:
+    return datasets.load_dataset(path, *config, split=task.splits[split])
+  except (FileNotFoundError, ConnectionError, ValueError) as e:
+    where = f"folder {path}" if data_dir else f"hub dataset {path}"
+    raise DataError(f"task {name!r}: cannot load split {task.splits[split]!r} from {where} "
+                    f"({type(e).__name__}: {str(e).splitlines()[0][:150]}); offline, use "
+                    "task.source=local with task.data_dir, or a local hub-layout folder") from None
+
+
+def _local(name, task, split, data_dir):
+  if not task.local:
+    raise ConfigError(f"task {name!r} has no plain-file layout; use task.source=hub with "
+                      "task.data_dir=<a folder in the hub's layout>, or task.source=tfds")
+  if not data_dir:
+    raise ConfigError("task.source=local needs task.data_dir (the folder holding "
+                      f"{', '.join(task.local.values())})")
+  if split not in task.local:
+    return None
+  path = pathlib.Path(data_dir).expanduser() / task.local[split]
+  if not path.exists():
+    raise DataError(f"task {name!r}: {path} does not exist (task.data_dir={data_dir})")
+  datasets = _datasets()
+  builder = _BUILDERS[path.suffix]
+  # Plain TSV/CSV releases quote nothing: a quote character is just text.
+  options = {"sep": "\t", "quoting": 3} if path.suffix == ".tsv" else {}
+  try:
+    rows = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+  except Exception as e:  # pyarrow/pandas parse errors come in many types
+    raise DataError(f"task {name!r}: cannot read {path} ({type(e).__name__})") from None
+  return _Renamed(rows, task.local_rename) if task.local_rename else rows
+
+
+def _tfds(name, task, split, data_dir):
+  if task.tfds is None:
+    raise ConfigError(f"task {name!r} has no TFDS version; use task.source=hub or local")
+  import tensorflow_datasets as tfds
+  try:
+    rows = tfds.data_source(task.tfds, split=task.splits[split], data_dir=data_dir or None,
+                            download=False)
+  except Exception as e:  # tfds raises its own types for missing data
+    raise DataError(f"task {name!r}: TFDS {task.tfds} split {task.splits[split]!r} is not "
+                    f"prepared ({type(e).__name__}); prepare it with tfds build, or set "
+                    "task.data_dir") from None
+  return _Renamed(rows, task.tfds_rename)

@@ -1,0 +1,36 @@
+"""Text → token ids with attention masks, under a max_ctx policy.
+
+  long_docs = "truncate"  keep the first max_ctx tokens (EleutherAI)
+  long_docs = "drop"      leave documents longer than max_ctx out (OpenAI); the caller gets
+                          a keep mask so every model is scored on the same documents
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from w2s_jax.errors import ConfigError
+
+POLICIES = ("truncate", "drop")
+
+
+def encode(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "truncate"):
+  """(arrays {input_ids, attention_mask} right-padded to the longest kept document, keep mask).
+
+  Dropped documents keep a row (all padding but one token) so row i is always document i.
+  """
+  if long_docs not in POLICIES:
+    raise ConfigError(f"task.long_docs={long_docs!r} is unknown; choose from {', '.join(POLICIES)}")
+  ids = tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+  lengths = np.array([len(x) for x in ids])
+  keep = lengths <= max_ctx if long_docs == "drop" else np.ones(len(ids), bool)
+  kept_lengths = np.where(keep, np.minimum(lengths, max_ctx), 1)
+  width = max(int(kept_lengths.max(initial=1)), 1)
+  pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+  input_ids = np.full((len(ids), width), pad, np.int32)
+  for row, (tokens, n) in enumerate(zip(ids, kept_lengths)):
+    input_ids[row, :n] = tokens[:n]
+  attention_mask = (np.arange(width)[None] < kept_lengths[:, None]).astype(np.int32)
+  return {"input_ids": input_ids, "attention_mask": attention_mask}, keep
