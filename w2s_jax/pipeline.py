@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # Part of every phase key: bump it when a change to the code makes old artefacts invalid
 # (a new parameter layout, a changed file format), so stale caches are never reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 WEAK_LABELS_FILE = "weak_labels.npz"
 PREDICTIONS_FILE = "predictions.npz"
@@ -197,7 +197,8 @@ def _train_classifier(ctx: Context, role: str, split: str, soft_labels: np.ndarr
       model, losses.get_loss(loss, config_lib.loss_hparams(cfg, loss)), total_steps)
   step_fn = train.make_train_step(objective, tx, shardings, batch_sharding)
   batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
-                                   num_epochs=train_cfg["epochs"], seed=ctx.cfg["seed"])
+                                   num_epochs=train_cfg["epochs"], seed=ctx.cfg["seed"],
+                                   bucket_window=train_cfg.get("bucket_window", 0))
   state, history = train.fit(state, step_fn, batches, total_steps, batch_sharding,
                              log_every=train_cfg.get("log_every", 25), desc=f"{role}:{loss}")
   predict_step = train.make_predict_step(model, shardings["params"], batch_sharding)

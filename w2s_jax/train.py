@@ -148,12 +148,15 @@ def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: 
             batch_sharding) -> np.ndarray:
   """Logits for every row of `arrays`, in order, gathered to the host."""
   inputs = {k: arrays[k] for k in ("input_ids", "attention_mask")}
-  out = []
-  for batch, n_real in batching.eval_batches(inputs, batch_size):
+  out = None
+  for batch, real in batching.eval_batches(inputs, batch_size):
     logits = predict_step(params, sharding.put_batch(batch, batch_sharding))
-    out.append(np.asarray(multihost_utils.process_allgather(logits, tiled=True)
-                          if jax.process_count() > 1 else logits)[:n_real])
-  return np.concatenate(out) if out else np.zeros((0, 2), np.float32)
+    logits = np.asarray(multihost_utils.process_allgather(logits, tiled=True)
+                        if jax.process_count() > 1 else logits)
+    if out is None:
+      out = np.empty((len(inputs["input_ids"]), logits.shape[-1]), np.float32)
+    out[real] = logits[: len(real)]
+  return out if out is not None else np.zeros((0, 2), np.float32)
 
 
 def fit(state, train_step, batches: Iterable[Mapping[str, np.ndarray]], total_steps: int,

@@ -66,8 +66,8 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
 
 def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: bool):
   """Formats rows in `order` until `cap` records (half of each label when balancing) are in
-  hand; returns (texts, labels, number of rows consumed). Stopping early keeps large sources
-  (millions of rows) cheap."""
+  hand; returns ({text, label, row}, number of rows consumed), row being the source row of
+  each record. Stopping early keeps large sources (millions of rows) cheap."""
   per_label = {0: [], 1: []}
   want = {0: cap // 2, 1: cap - cap // 2} if balance else None
   formatted = task.format_rows([rows[int(i)] for i in order], rng) if task.format_split else None
@@ -87,7 +87,7 @@ def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: boo
     if label not in per_label:
       raise DataError(f"task {name!r}: label {label} is not binary")
     if want is None or len(per_label[label]) < want[label]:
-      per_label[label].append(text)
+      per_label[label].append((text, int(index)))
     done = (sum(map(len, per_label.values())) >= cap if want is None else
             all(len(per_label[k]) >= want[k] for k in want))
     if done:
@@ -95,10 +95,12 @@ def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: boo
   if balance:  # undersample the majority class (when the minority ran out first)
     n = min(len(per_label[0]), len(per_label[1]))
     per_label = {k: v[:n] for k, v in per_label.items()}
-  texts = per_label[0] + per_label[1]
+  records = per_label[0] + per_label[1]
   labels = np.array([0] * len(per_label[0]) + [1] * len(per_label[1]), np.int32)
-  mix = np.random.default_rng(rng.randrange(2**32)).permutation(len(texts))
-  return np.array(texts, dtype=object)[mix], labels[mix], consumed
+  mix = np.random.default_rng(rng.randrange(2**32)).permutation(len(records))
+  texts = np.array([text for text, _ in records], dtype=object)
+  rows_used = np.array([row for _, row in records], np.int64)
+  return {"text": texts[mix], "label": labels[mix], "row": rows_used[mix]}, consumed
 
 
 def _text_splits(name: str, task_cfg: Mapping, seed: int):
@@ -112,18 +114,17 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
   train_pool = np.arange(len(train_rows))
   if test_rows is None:  # carve the test split out of train, the same rows for every seed
     order = np.random.default_rng(test_seed).permutation(len(train_rows))
-    texts, labels, used = _collect(name, task, train_rows, order[: len(order) // 2],
-                                   random.Random(test_seed), task_cfg["n_test"], balance)
+    test, used = _collect(name, task, train_rows, order[: len(order) // 2],
+                          random.Random(test_seed), task_cfg["n_test"], balance)
     train_pool = np.sort(order[used:])
   else:
     order = np.random.default_rng(test_seed).permutation(len(test_rows))
-    texts, labels, _ = _collect(name, task, test_rows, order, random.Random(test_seed),
-                                task_cfg["n_test"], balance)
-  test = {"text": texts, "label": labels}
+    test, _ = _collect(name, task, test_rows, order, random.Random(test_seed),
+                       task_cfg["n_test"], balance)
   order = train_pool[np.random.default_rng(seed).permutation(len(train_pool))]
-  texts, labels, _ = _collect(name, task, train_rows, order, random.Random(seed),
-                              task_cfg["n_docs"], balance)
-  return {"text": texts, "label": labels}, test
+  train, _ = _collect(name, task, train_rows, order, random.Random(seed), task_cfg["n_docs"],
+                      balance)
+  return train, test
 
 
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:

@@ -1,0 +1,67 @@
+r"""See what the models are trained on.
+
+  python -m w2s_jax.data list
+  python -m w2s_jax.data show sst2 --source=local --data_dir=DATA --n=3
+  python -m w2s_jax.data show boolq                     # from the hub (needs the network)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from w2s_jax import data
+from w2s_jax.data import sources, text_tasks
+from w2s_jax.errors import W2SError
+
+
+def list_tasks() -> str:
+  lines = [f"{'name':<24}{'hub':<40}{'test split':<12}{'tfds':<20}local files"]
+  lines.append(f"{'latent_topics':<24}{'(generated offline, the default task)':<40}")
+  for name, task in text_tasks.TASKS.items():
+    hub = " ".join(task.hub)
+    local = ", ".join(task.local.values()) or "-"
+    lines.append(f"{name:<24}{hub:<40}{task.splits['test']:<12}{task.tfds or '-':<20}{local}"
+                 + (f"  ({task.note})" if task.note else ""))
+  return "\n".join(lines)
+
+
+def show(name: str, source: str, data_dir: str, n: int, seed: int) -> str:
+  # A few dozen documents: enough for both labels in each split, cheap for any source.
+  cfg = dict(name=name, source=source, data_dir=data_dir, n_docs=max(4 * n, 40),
+             n_test=max(n, 20), world_seed=0, n_topics=8, n_content_tokens=32,
+             successors_per_token=2, transition_noise=0.3, header_agreement=0.8, min_len=16,
+             max_len=32)
+  splits = data.load_splits(cfg, seed)
+  records = splits["A"]
+  out = []
+  for i in range(min(n, len(records["label"]))):
+    body = (records["text"][i] if "text" in records
+            else " ".join(map(str, records["input_ids"][i][records["attention_mask"][i] == 1])))
+    out.append(f"--- {name} A[{i}] label={records['label'][i]}\n{body}")
+  return "\n".join(out)
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(prog="python -m w2s_jax.data", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = parser.add_subparsers(dest="command", required=True)
+  sub.add_parser("list", help="the registered tasks")
+  show_parser = sub.add_parser("show", help="a few formatted examples of one task")
+  show_parser.add_argument("name")
+  show_parser.add_argument("--source", default="hub", choices=sources.SOURCES)
+  show_parser.add_argument("--data_dir", default="")
+  show_parser.add_argument("--n", type=int, default=3)
+  show_parser.add_argument("--seed", type=int, default=0)
+  args = parser.parse_args(argv)
+  try:
+    print(list_tasks() if args.command == "list" else
+          show(args.name, args.source, args.data_dir, args.n, args.seed))
+  except W2SError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
