@@ -106,3 +106,29 @@ def test_hub_id_unreachable_offline(monkeypatch):
   with pytest.raises(CheckpointError, match="not in the local Hugging Face cache and not "
                      "downloadable"):
     hf.resolve("no-such-org/no-such-model-w2s")
+
+
+def test_checkpoint_with_lora_adapters_starts_as_the_checkpoint(llama_folder):
+  from w2s_jax import train
+  mesh = sharding.make_mesh({"data": 8})
+  ids = np.tile(np.arange(1, 9, dtype=np.int32), (8, 1))
+  batch = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+           "labels": np.full((8, 2), 0.5, np.float32)}
+  outputs = []
+  for extra in ({}, {"lora_rank": 4, "lora_targets": ("q", "v", "down")}):
+    section = {"checkpoint": str(llama_folder), **extra}
+    model = models.build_classifier(section, head_init_std=0.02)
+    tx = train.make_optimizer({"lr": 1e-3}, 10)
+    abstract, shardings = train.describe_state(model, tx, mesh, batch)
+    backbone = models.pretrained_backbone_params(section, abstract["params"]["backbone"])
+    state = train.init_state(model, tx, shardings, batch, 0, backbone)
+    adapters = [p for p in flax_paths(state["params"]) if "lora_" in p]
+    assert len(adapters) == (0 if not extra else 2 * 3 * 2)  # a and b, 3 targets, 2 layers
+    outputs.append(np.asarray(model.apply({"params": state["params"]}, ids, batch[
+        "attention_mask"])))
+  np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def flax_paths(tree):
+  return ["/".join(str(getattr(k, "key", k)) for k in path)
+          for path, _ in jax.tree_util.tree_leaves_with_path(tree)]

@@ -1,5 +1,8 @@
 """The pure train step: it learns, and it is the same computation on 1 and 8 devices."""
 
+import functools
+
+import flax.traverse_util
 import jax
 import numpy as np
 import pytest
@@ -100,3 +103,55 @@ def test_mesh_shape_fills_the_rest_and_rejects_bad_sizes():
     sharding.mesh_shape({"data": 3, "fsdp": 2}, 8)
   with pytest.raises(ConfigError, match="mesh axes \\['model'\\] are unknown"):
     sharding.mesh_shape({"model": 2}, 8)
+
+
+def frozen_run(mesh, batch, cfg, trainable, n_steps=10, lr=1e-2):
+  model = models.build_classifier(cfg, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": lr}, 100, trainable=trainable)
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+  before = jax.tree.map(np.asarray, state["params"])
+  bs = sharding.batch_sharding(mesh)
+  step = train.make_train_step(train.classification_objective(model, losses.get_loss("xent"),
+                                                              100), tx, shardings, bs, trainable)
+  losses_seen = []
+  for _ in range(n_steps):
+    state, m = step(state, sharding.put_batch(batch, bs))
+    losses_seen.append(float(m["loss"]))
+  return model, before, jax.tree.map(np.asarray, state["params"]), state, losses_seen
+
+
+def changed(before, after):
+  return {jax.tree_util.keystr(p): not np.array_equal(a, b) for (p, a), b in
+          zip(jax.tree_util.tree_leaves_with_path(before), jax.tree.leaves(after))}
+
+
+def test_linear_probe_trains_the_head_only():
+  mesh = sharding.make_mesh({"data": 8})
+  trainable = functools.partial(models.is_trainable, linear_probe=True, lora=False)
+  _, before, after, state, seen = frozen_run(mesh, fixed_batch(), CFG, trainable)
+  moved = changed(before, after)
+  assert all(moved[k] == k.startswith("['head']") for k in moved), moved
+  assert seen[-1] < seen[0]
+  opt_leaves = [x for x in jax.tree.leaves(state["opt"]) if x.ndim > 0]
+  n_head = sum(x.size for x in jax.tree.leaves(after["head"]))
+  assert sum(x.size for x in opt_leaves) == 2 * n_head  # Adam's mu and nu, head only
+
+
+def test_lora_trains_adapters_and_head_and_starts_from_the_base_model():
+  mesh = sharding.make_mesh({"data": 8})
+  lora_cfg = {**CFG, "lora_rank": 4}
+  trainable = functools.partial(models.is_trainable, linear_probe=False, lora=True)
+  model, before, after, _, seen = frozen_run(mesh, fixed_batch(), lora_cfg, trainable)
+  moved = changed(before, after)
+  assert all(moved[k] == ("lora_" in k or k.startswith("['head']")) for k in moved), moved
+  assert seen[-1] < seen[0]
+  # With B = 0 the adapted model computes exactly what the base model does.
+  plain = models.build_classifier(CFG, head_init_std=0.02)
+  flat = flax.traverse_util.flatten_dict(before)
+  base_only = flax.traverse_util.unflatten_dict(
+      {p: v for p, v in flat.items() if not p[-1].startswith("lora_")})
+  batch = fixed_batch()
+  np.testing.assert_allclose(
+      model.apply({"params": before}, batch["input_ids"], batch["attention_mask"]),
+      plain.apply({"params": base_only}, batch["input_ids"], batch["attention_mask"]),
+      atol=1e-6)

@@ -13,6 +13,7 @@ artefact). A phase folder appears only once complete. Results go to
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import pathlib
@@ -175,15 +176,18 @@ def _train_classifier(ctx: Context, role: str, split: str, soft_labels: np.ndarr
   train_cfg = section["train"]
   model_cfg = model_config(cfg, role)
   model = models.build_classifier(model_cfg, pooling=section["pooling"],
-                                  head_init_std=section["head_init_std"],
-                                  linear_probe=section["linear_probe"])
+                                  head_init_std=section["head_init_std"])
+  trainable = None
+  if section["linear_probe"] or model_cfg.get("lora_rank", 0):
+    trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],
+                                  lora=bool(model_cfg.get("lora_rank", 0)))
   inputs, keep = ctx.encoded(role, split)
   use = keep & np.isfinite(soft_labels).all(-1)
   arrays = {**{k: v[use] for k, v in inputs.items()},
             "labels": soft_labels[use].astype(np.float32)}
   n = int(use.sum())
   total_steps = batching.steps_per_run(n, train_cfg["batch_size"], train_cfg["epochs"])
-  tx = train.make_optimizer(train_cfg, total_steps, freeze_backbone=section["linear_probe"])
+  tx = train.make_optimizer(train_cfg, total_steps, trainable=trainable)
   sample = {k: v[: train_cfg["batch_size"]] for k, v in arrays.items()}
   abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample)
   backbone_target = abstract["params"]["backbone"]
@@ -195,7 +199,7 @@ def _train_classifier(ctx: Context, role: str, split: str, soft_labels: np.ndarr
   batch_sharding = sharding.batch_sharding(ctx.mesh)
   objective = train.classification_objective(
       model, losses.get_loss(loss, config_lib.loss_hparams(cfg, loss)), total_steps)
-  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding)
+  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable)
   batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
                                    num_epochs=train_cfg["epochs"], seed=ctx.cfg["seed"],
                                    bucket_window=train_cfg.get("bucket_window", 0))

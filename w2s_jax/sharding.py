@@ -80,6 +80,8 @@ def tree_shardings(abstract_tree, mesh: Mesh, rules=RULES):
   shapes = nn.meta.unbox(abstract_tree)
 
   def to_sharding(spec, leaf):
+    if not hasattr(leaf, "shape"):  # an empty node (optax's MaskedNode for frozen params)
+      return leaf
     mesh_spec = nn.logical_to_mesh_axes(tuple(spec), rules) if spec else P()
     return NamedSharding(mesh, _fit(mesh_spec, tuple(leaf.shape), mesh))
 

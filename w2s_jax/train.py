@@ -11,6 +11,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping
 
 import flax.linen as nn
+import flax.traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,9 +28,21 @@ log = logging.getLogger(__name__)
 Objective = Callable[[Any, Mapping[str, jax.Array], jax.Array], tuple[jax.Array, dict]]
 
 
+def _path_names(path) -> tuple[str, ...]:
+  return tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path
+               if not isinstance(k, jax.tree_util.GetAttrKey))
+
+
+def trainable_mask(params, trainable: Callable[[tuple[str, ...]], bool]):
+  """A tree of bools over (possibly logically boxed) params: which ones train."""
+  return jax.tree_util.tree_map_with_path(lambda p, _: trainable(_path_names(p)), params)
+
+
 def make_optimizer(train_cfg: Mapping, total_steps: int, *,
-                   freeze_backbone: bool = False) -> optax.GradientTransformation:
-  """Adam(W) with cosine decay to 0 after an optional linear warmup."""
+                   trainable: Callable[[tuple[str, ...]], bool] | None = None
+                   ) -> optax.GradientTransformation:
+  """Adam(W) with cosine decay to 0 after an optional linear warmup. Parameters for which
+  `trainable(path)` is False get no updates and no optimizer state."""
   lr, warmup = train_cfg["lr"], int(train_cfg.get("warmup_steps", 0))
   total_steps = max(total_steps, 1)
   if warmup > 0:
@@ -42,10 +55,11 @@ def make_optimizer(train_cfg: Mapping, total_steps: int, *,
   clip = train_cfg.get("max_grad_norm", 0.0)
   if clip:
     tx = optax.chain(optax.clip_by_global_norm(clip), tx)
-  if freeze_backbone:  # linear probe: no updates and no optimizer state for the backbone
+  if trainable is not None:
     tx = optax.multi_transform(
         {"train": tx, "frozen": optax.set_to_zero()},
-        lambda params: {k: ("frozen" if k == "backbone" else "train") for k in params})
+        lambda params: jax.tree.map(lambda t: "train" if t else "frozen",
+                                    trainable_mask(params, trainable)))
   return tx
 
 
@@ -80,9 +94,15 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
                                     sample_batch["attention_mask"])["params"])
 
   params = jax.jit(init_params, out_shardings=shardings["params"])(jax.random.key(seed))
-  if backbone_params is not None:
-    params = {**params,
-              "backbone": jax.device_put(backbone_params, shardings["params"]["backbone"])}
+  if backbone_params is not None:  # loaded leaves replace fresh ones (adapters stay fresh)
+    fresh = flax.traverse_util.flatten_dict(params["backbone"])
+    placement = flax.traverse_util.flatten_dict(shardings["params"]["backbone"])
+    loaded = flax.traverse_util.flatten_dict(backbone_params)
+    unknown = sorted("/".join(p) for p in set(loaded) - set(fresh))
+    if unknown:
+      raise ValueError(f"loaded backbone has parameters the model lacks: {unknown[:3]}")
+    fresh.update({p: jax.device_put(v, placement[p]) for p, v in loaded.items()})
+    params = {**params, "backbone": flax.traverse_util.unflatten_dict(fresh)}
   opt = jax.jit(tx.init, in_shardings=(shardings["params"],),
                 out_shardings=shardings["opt"])(params)
   step = jax.device_put(jnp.zeros((), jnp.int32), shardings["step"])
@@ -120,9 +140,14 @@ def language_model_objective(model: nn.Module) -> Objective:
 
 
 def make_train_step(objective: Objective, tx: optax.GradientTransformation, state_shardings,
-                    batch_sharding):
+                    batch_sharding, trainable: Callable[[tuple[str, ...]], bool] | None = None):
+  """The jitted step. Frozen parameters (trainable(path) False) pass through stop_gradient,
+  so no gradient is ever computed for them (a LoRA step skips every weight gradient)."""
   def train_step(state, batch):
     def loss_of(params):
+      if trainable is not None:
+        params = jax.tree.map(lambda p, t: p if t else jax.lax.stop_gradient(p), params,
+                              trainable_mask(params, trainable))
       return objective(params, batch, state["step"])
     (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
     updates, opt = tx.update(grads, state["opt"], state["params"])

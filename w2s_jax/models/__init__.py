@@ -9,7 +9,7 @@ initialised or pretrained in the job), or a checkpoint, {"name": <registry name>
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from w2s_jax.errors import ConfigError
 from w2s_jax.models import hf, registry
@@ -21,8 +21,9 @@ from w2s_jax.models.llama import Llama, LlamaConfig
 ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
                  "bert": (Bert, BertConfig)}
 # n_layers on a checkpoint keeps only its first layers: a truncated model.
-CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", "dtype", "param_dtype", "remat",
-                   "n_layers")
+OVERRIDABLE = ("dtype", "param_dtype", "remat", "n_layers", "lora_rank", "lora_alpha",
+               "lora_targets")
+CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", *OVERRIDABLE)
 
 
 def is_checkpoint(model_cfg: Mapping[str, Any]) -> bool:
@@ -36,8 +37,18 @@ def checkpoint_folder(model_cfg: Mapping[str, Any]):
 
 
 def _overrides(model_cfg):
-  return {k: model_cfg[k] for k in ("dtype", "param_dtype", "remat", "n_layers")
-          if k in model_cfg}
+  out = {k: model_cfg[k] for k in OVERRIDABLE if k in model_cfg}
+  if "lora_targets" in out:
+    out["lora_targets"] = tuple(out["lora_targets"])
+  return out
+
+
+def is_trainable(path: Sequence[str], *, linear_probe: bool, lora: bool) -> bool:
+  """Whether a classifier parameter (given by its key path) trains: everything in full
+  fine-tuning; the head alone in a linear probe; the head and the adapters under LoRA."""
+  if linear_probe or lora:
+    return path[0] == "head" or (lora and path[-1].startswith("lora_"))
+  return True
 
 
 def tokenizer_for(model_cfg: Mapping[str, Any]):
@@ -71,6 +82,8 @@ def build_backbone(model_cfg: Mapping[str, Any]):
   fields = dict(model_cfg)
   arch = fields.pop("arch")
   fields.pop("tokenizer", None)
+  if "lora_targets" in fields:
+    fields["lora_targets"] = tuple(fields["lora_targets"])
   if arch not in ARCHITECTURES:
     raise ConfigError(f"model.arch={arch!r} is unknown; choose from {', '.join(ARCHITECTURES)}")
   module, config_cls = ARCHITECTURES[arch]
@@ -89,10 +102,9 @@ def pretrained_backbone_params(model_cfg: Mapping[str, Any], target):
   return hf.load_params(checkpoint_folder(model_cfg), target, **_overrides(model_cfg))
 
 
-def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last", head_init_std=0.0,
-                     linear_probe=False) -> Classifier:
-  return Classifier(build_backbone(model_cfg), pooling=pooling, head_init_std=head_init_std,
-                    linear_probe=linear_probe)
+def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last",
+                     head_init_std=0.0) -> Classifier:
+  return Classifier(build_backbone(model_cfg), pooling=pooling, head_init_std=head_init_std)
 
 
 def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
@@ -101,5 +113,5 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
            "LanguageModel", "Llama", "LlamaConfig", "build_backbone", "build_classifier",
-           "build_language_model", "checkpoint_folder", "is_checkpoint",
+           "build_language_model", "checkpoint_folder", "is_checkpoint", "is_trainable",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

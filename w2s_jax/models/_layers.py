@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -15,12 +16,56 @@ def _logical(init, axes: Sequence[str | None]):
   return nn.with_logical_partitioning(init, tuple(axes))
 
 
+class Projection(nn.Module):
+  """x · kernel + bias over the last `n_in` axes of x, with kernel axes (in..., out...).
+
+  With lora_rank > 0 it adds the low-rank update (alpha / rank) · x A B (A [in, rank],
+  B [rank, out], B zero-initialised, so training starts exactly from the checkpoint);
+  the parameters keep the names "kernel" and "bias" that checkpoints convert to.
+  """
+  features: tuple[int, ...]
+  axes: tuple[str | None, ...]
+  n_in: int = 1
+  use_bias: bool = True
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
+  lora_rank: int = 0
+  lora_alpha: float = 16.0
+
+  @nn.compact
+  def __call__(self, x):
+    in_shape = x.shape[x.ndim - self.n_in:]
+    kernel = self.param("kernel", _logical(INIT, self.axes), in_shape + self.features,
+                        self.param_dtype)
+    y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=self.n_in)
+    if self.use_bias:
+      bias = self.param("bias", _logical(nn.initializers.zeros_init(), self.axes[self.n_in:]),
+                        self.features, self.param_dtype)
+      y = y + bias.astype(self.dtype)
+    if self.lora_rank:
+      fan_in, fan_out = math.prod(in_shape), math.prod(self.features)
+      # Adapters train while the base may sit in bfloat16: they keep float32 for Adam.
+      a = self.param("lora_a", _logical(nn.initializers.lecun_normal(), (None, None)),
+                     (fan_in, self.lora_rank), jnp.float32)
+      b = self.param("lora_b", _logical(nn.initializers.zeros_init(), (None, None)),
+                     (self.lora_rank, fan_out), jnp.float32)
+      flat = x.reshape(x.shape[:x.ndim - self.n_in] + (fan_in,)).astype(self.dtype)
+      update = (flat @ a.astype(self.dtype)) @ b.astype(self.dtype)
+      y = y + (self.lora_alpha / self.lora_rank) * update.reshape(y.shape)
+    return y
+
+
+def lora_options(config, name: str) -> dict:
+  """LoRA settings for the projection `name`: the config's rank where it targets `name`
+  (an empty lora_targets targets every projection inside the blocks)."""
+  targeted = config.lora_rank and (not config.lora_targets or name in config.lora_targets)
+  return {"lora_rank": config.lora_rank if targeted else 0, "lora_alpha": config.lora_alpha}
+
+
 def dense(name: str, features: int, axes: tuple[str, str], dtype, use_bias: bool = True,
-          param_dtype=jnp.float32):
-  return nn.Dense(
-      features, use_bias=use_bias, dtype=dtype, param_dtype=param_dtype, name=name,
-      kernel_init=_logical(INIT, axes),
-      bias_init=_logical(nn.initializers.zeros_init(), (axes[-1],)))
+          param_dtype=jnp.float32, **lora):
+  return Projection((features,), axes, use_bias=use_bias, dtype=dtype,
+                    param_dtype=param_dtype, name=name, **lora)
 
 
 def embed(name: str, num: int, features: int, axes=("vocab", "embed"), param_dtype=jnp.float32):
@@ -56,26 +101,20 @@ class Attention(nn.Module):
   blow up into lr-sized updates that differ between device layouts. (Not so under RoPE,
   where the bias is rotated by position: see llama.py.)
   """
-  n_heads: int
-  head_dim: int
-  dtype: jnp.dtype
-  use_bias: bool = True
-  param_dtype: jnp.dtype = jnp.float32
+  config: Any  # a family config: n_heads, d_model, dtype, param_dtype, lora_*
 
   @nn.compact
   def __call__(self, x, mask):
+    cfg = self.config
+    dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
+    heads, head_dim = cfg.n_heads, cfg.d_model // cfg.n_heads
+
     def project(name, use_bias):
-      return nn.DenseGeneral(
-          (self.n_heads, self.head_dim), use_bias=use_bias, dtype=self.dtype,
-          param_dtype=self.param_dtype, name=name,
-          kernel_init=_logical(INIT, ("embed", "heads", "kv")),
-          bias_init=_logical(nn.initializers.zeros_init(), ("heads", "kv")))(x)
-    q = project("q", self.use_bias)
-    k = project("k", False)
-    v = project("v", self.use_bias)
+      return Projection((heads, head_dim), ("embed", "heads", "kv"), use_bias=use_bias,
+                        dtype=dtype, param_dtype=pdtype, name=name,
+                        **lora_options(cfg, name))(x)
+
+    q, k, v = project("q", True), project("k", False), project("v", True)
     out = jax.nn.dot_product_attention(q, k, v, mask=mask)
-    return nn.DenseGeneral(
-        x.shape[-1], axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype,
-        param_dtype=self.param_dtype, name="o",
-        kernel_init=_logical(INIT, ("heads", "kv", "embed")),
-        bias_init=_logical(nn.initializers.zeros_init(), ("embed",)))(out)
+    return Projection((x.shape[-1],), ("heads", "kv", "embed"), n_in=2, dtype=dtype,
+                      param_dtype=pdtype, name="o", **lora_options(cfg, "o"))(out)

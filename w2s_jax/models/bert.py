@@ -38,6 +38,9 @@ class BertConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   remat: bool = False
+  lora_rank: int = 0  # > 0: low-rank adapters on the layer projections (lora_targets)
+  lora_alpha: float = 16.0
+  lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, mlp_in, mlp_out
 
 
 class Layer(nn.Module):
@@ -47,12 +50,12 @@ class Layer(nn.Module):
   def __call__(self, x, mask):
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-    attended = _layers.Attention(n_heads=cfg.n_heads, head_dim=cfg.d_model // cfg.n_heads,
-                                 dtype=dtype, param_dtype=pdtype, name="attn")(x, mask)
+    attended = _layers.Attention(cfg, name="attn")(x, mask)
     x = _layers.layer_norm("attn_ln", cfg.layer_norm_eps, dtype, pdtype)(x + attended)
-    h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype)(x)
-    h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype)(
-        ACTIVATIONS[cfg.activation](h))
+    h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype,
+                      **_layers.lora_options(cfg, "mlp_in"))(x)
+    h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
+                      **_layers.lora_options(cfg, "mlp_out"))(ACTIVATIONS[cfg.activation](h))
     return _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
 
 

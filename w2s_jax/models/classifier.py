@@ -1,7 +1,9 @@
 """Sequence classifier (pooling + linear head) and language-model wrapper over a backbone.
 
 Both keep the backbone's parameters under the key "backbone", so weights pretrained as a
-language model drop straight into the classifier.
+language model drop straight into the classifier. Which parameters train (all, the head
+alone in a linear probe, the head and LoRA adapters) is the training step's business:
+see models.is_trainable and train.make_train_step.
 """
 
 from __future__ import annotations
@@ -31,13 +33,10 @@ class Classifier(nn.Module):
   num_classes: int = 2
   pooling: str = "last"
   head_init_std: float = 0.0  # 0: zero-initialised head, as in the OpenAI recipe
-  linear_probe: bool = False  # freeze the backbone: only the head learns
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):
     hidden = self.backbone(input_ids, attention_mask)
-    if self.linear_probe:
-      hidden = jax.lax.stop_gradient(hidden)
     pooled = pool(hidden, attention_mask, self.pooling).astype(jnp.float32)
     init = (nn.initializers.normal(self.head_init_std) if self.head_init_std > 0
             else nn.initializers.zeros_init())

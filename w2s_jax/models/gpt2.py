@@ -27,6 +27,9 @@ class GPT2Config:
   dtype: str = "float32"  # compute dtype
   param_dtype: str = "float32"
   remat: bool = False
+  lora_rank: int = 0  # > 0: low-rank adapters on the block projections (lora_targets)
+  lora_alpha: float = 16.0
+  lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, c_fc, c_proj
 
   @property
   def mlp_dim(self) -> int:
@@ -41,13 +44,13 @@ class Block(nn.Module):
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     h = _layers.layer_norm("ln_1", cfg.layer_norm_eps, dtype, pdtype)(x)
-    x = x + _layers.Attention(
-        n_heads=cfg.n_heads, head_dim=cfg.d_model // cfg.n_heads, dtype=dtype,
-        param_dtype=pdtype, name="attn")(h, mask)
+    x = x + _layers.Attention(cfg, name="attn")(h, mask)
     h = _layers.layer_norm("ln_2", cfg.layer_norm_eps, dtype, pdtype)(x)
-    h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype, True, pdtype)(h)
+    h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype, True, pdtype,
+                      **_layers.lora_options(cfg, "c_fc"))(h)
     h = jax.nn.gelu(h, approximate=True)  # GPT-2's "gelu_new"
-    h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype)(h)
+    h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
+                      **_layers.lora_options(cfg, "c_proj"))(h)
     return x + h
 
 

@@ -152,12 +152,14 @@ class SafetensorsFolder:
 def load_params(folder: pathlib.Path, target: Mapping, **overrides):
   """The backbone parameters from `folder`, shaped and sharded like `target` (a tree of
   ShapeDtypeStructs carrying shardings). Tensors the target lacks (an LM head under a
-  classifier) are skipped; a missing tensor or a shape mismatch is a CheckpointError."""
+  classifier) are skipped, and so are the target's LoRA adapters (they start fresh); a
+  missing tensor or a shape mismatch is a CheckpointError."""
   hf_config = read_config(folder)
   family = family_of(hf_config, folder)
   config = family.config_from_hf(hf_config, **overrides)
   tensors = SafetensorsFolder(folder)
-  wanted = flax.traverse_util.flatten_dict(dict(target))
+  wanted = {path: spec for path, spec in flax.traverse_util.flatten_dict(dict(target)).items()
+            if not path[-1].startswith("lora_")}
   placed = {}
   for path, load in family.convert_hf(tensors.read, config):
     if path not in wanted:

@@ -47,6 +47,9 @@ class LlamaConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   remat: bool = False
+  lora_rank: int = 0  # > 0: low-rank adapters on the block projections (lora_targets)
+  lora_alpha: float = 16.0
+  lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, gate, up, down
 
   @property
   def attention_head_dim(self) -> int:
@@ -110,10 +113,9 @@ class Attention(nn.Module):
     head_dim = cfg.attention_head_dim
 
     def project(name, heads, axes):
-      return nn.DenseGeneral(
-          (heads, head_dim), use_bias=cfg.attention_bias, dtype=dtype, param_dtype=pdtype,
-          name=name, kernel_init=nn.with_logical_partitioning(_layers.INIT, ("embed",) + axes),
-          bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), axes))(x)
+      return _layers.Projection((heads, head_dim), ("embed",) + axes,
+                                use_bias=cfg.attention_bias, dtype=dtype, param_dtype=pdtype,
+                                name=name, **_layers.lora_options(cfg, name))(x)
 
     q = project("q", cfg.n_heads, ("heads", "kv"))
     k = project("k", cfg.n_kv_heads, ("kv_heads", "kv"))
@@ -124,9 +126,9 @@ class Attention(nn.Module):
     inv_freq = rope_frequencies(cfg)
     q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
     out = jax.nn.dot_product_attention(q, k, v, mask=mask)
-    return nn.DenseGeneral(
-        x.shape[-1], axis=(-2, -1), use_bias=False, dtype=dtype, param_dtype=pdtype, name="o",
-        kernel_init=nn.with_logical_partitioning(_layers.INIT, ("heads", "kv", "embed")))(out)
+    return _layers.Projection((x.shape[-1],), ("heads", "kv", "embed"), n_in=2, use_bias=False,
+                              dtype=dtype, param_dtype=pdtype, name="o",
+                              **_layers.lora_options(cfg, "o"))(out)
 
 
 class Block(nn.Module):
@@ -139,10 +141,12 @@ class Block(nn.Module):
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="input_norm")(x)
     x = x + Attention(cfg, name="attn")(h, mask, positions)
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="post_attention_norm")(x)
-    gate = _layers.dense("gate", cfg.d_mlp, ("embed", "mlp"), dtype, False, pdtype)(h)
-    up = _layers.dense("up", cfg.d_mlp, ("embed", "mlp"), dtype, False, pdtype)(h)
-    return x + _layers.dense("down", cfg.d_model, ("mlp", "embed"), dtype, False,
-                             pdtype)(jax.nn.silu(gate) * up)
+    def mlp(name, features, axes, h):
+      return _layers.dense(name, features, axes, dtype, False, pdtype,
+                           **_layers.lora_options(cfg, name))(h)
+    gated = jax.nn.silu(mlp("gate", cfg.d_mlp, ("embed", "mlp"), h)) * mlp(
+        "up", cfg.d_mlp, ("embed", "mlp"), h)
+    return x + mlp("down", cfg.d_model, ("mlp", "embed"), gated)
 
 
 class Llama(nn.Module):

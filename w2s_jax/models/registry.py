@@ -32,6 +32,7 @@ MODELS: dict[str, ModelSpec] = {
     "gpt2-medium": ModelSpec("openai-community/gpt2-medium", 5e-5, eval_batch_size=64),
     "gpt2-large": ModelSpec("openai-community/gpt2-large", 1e-5, remat=True),
     "gpt2-xl": ModelSpec("openai-community/gpt2-xl", 1e-5, remat=True),
+    "Qwen1.5-0.5B": _qwen("Qwen/Qwen1.5-0.5B", remat=False, batch=64),
     "Qwen2.5-0.5B": _qwen("Qwen/Qwen2.5-0.5B", remat=False, batch=64),
     "Qwen2.5-1.5B": _qwen("Qwen/Qwen2.5-1.5B"),
     "Qwen2.5-3B": _qwen("Qwen/Qwen2.5-3B"),
