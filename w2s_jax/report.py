@@ -47,12 +47,12 @@ def _mean_std(values: Sequence[float | None]) -> str:
 def seeds_table(results: Sequence[dict]) -> str:
   seeds = ",".join(str(r["seed"]) for r in results)
   lines = [f"mean ± std over seeds {seeds}",
-           f"{'model':<18}{'test acc':>16}{'gain over weak':>18}{'PGR':>24}"]
+           f"{'model':<18}  {'test acc':<16}  {'gain over weak':<16}  PGR"]
   for name in ("weak", "ceiling"):
-    lines.append(f"{name:<18}{_mean_std([r[name]['accuracy'] for r in results]):>16}")
+    lines.append(f"{name:<18}  {_mean_std([r[name]['accuracy'] for r in results]):<16}")
   for loss in results[0]["students"]:
     runs = [r["students"][loss] for r in results]
-    lines.append(f"{'student:' + loss:<18}{_mean_std([m['accuracy'] for m in runs]):>16}"
-                 f"{_mean_std([m['gain_over_weak'] for m in runs]):>18}"
-                 f"{_mean_std([m['pgr'] for m in runs]):>24}")
+    lines.append(f"{'student:' + loss:<18}  {_mean_std([m['accuracy'] for m in runs]):<16}  "
+                 f"{_mean_std([m['gain_over_weak'] for m in runs]):<16}  "
+                 f"{_mean_std([m['pgr'] for m in runs])}")
   return "\n".join(lines)

@@ -23,7 +23,8 @@ def encode(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "trun
   """
   if long_docs not in POLICIES:
     raise ConfigError(f"task.long_docs={long_docs!r} is unknown; choose from {', '.join(POLICIES)}")
-  ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+  ids = tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                  verbose=False)["input_ids"]
   lengths = np.array([len(x) for x in ids])
   keep = lengths <= max_ctx if long_docs == "drop" else np.ones(len(ids), bool)
   kept_lengths = np.where(keep, np.minimum(lengths, max_ctx), 1)
