@@ -40,7 +40,9 @@ def get_config(arg=None):
   c.weak = dict(
       model=dict(arch="gpt2", d_model=32, n_layers=1, n_heads=2, d_mlp=128,
                  dtype="float32", remat=False),
-      train=train_section(lr=1e-3, bucket_window=0),  # near-equal lengths: one shape
+      # From scratch, 2 epochs sometimes stop short of the header (1 seed in 6 at 0.54);
+      # 4 epochs learn it for every seed tried (0-5). Near-equal lengths: one shape.
+      train=train_section(lr=1e-3, epochs=4.0, bucket_window=0),
       pooling="last", head_init_std=0.0, linear_probe=False)
 
   c.strong = dict(
