@@ -93,7 +93,9 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
     return nn.meta.unbox(model.init(rng, sample_batch["input_ids"],
                                     sample_batch["attention_mask"])["params"])
 
-  params = jax.jit(init_params, out_shardings=shardings["params"])(jax.random.key(seed))
+  replicated = shardings["step"]  # a scalar: replicated on the mesh
+  params = jax.jit(init_params, in_shardings=(replicated,),
+                   out_shardings=shardings["params"])(jax.random.key(seed))
   if backbone_params is not None:  # loaded leaves replace fresh ones (adapters stay fresh)
     fresh = flax.traverse_util.flatten_dict(params["backbone"])
     placement = flax.traverse_util.flatten_dict(shardings["params"]["backbone"])
