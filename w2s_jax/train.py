@@ -86,25 +86,31 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
                seed: int, backbone_params=None):
   """The state, initialised directly on its shardings (nothing is materialised whole).
 
-  `backbone_params` (e.g. restored pretrained weights) replace the fresh backbone. The state
-  owns them from here on: the train step donates its input, so do not reuse those arrays.
+  `backbone_params` (e.g. restored pretrained weights) take the place of the backbone's
+  initialisation; only the parameters they lack (the head, LoRA adapters) are initialised,
+  so a large backbone never exists twice. The state owns the given arrays from here on: the
+  train step donates its input, so do not reuse them.
   """
-  def init_params(rng):
-    return nn.meta.unbox(model.init(rng, sample_batch["input_ids"],
-                                    sample_batch["attention_mask"])["params"])
+  flat_shardings = flax.traverse_util.flatten_dict(shardings["params"], sep="/")
+  loaded = flax.traverse_util.flatten_dict(backbone_params or {}, sep="/")
+  loaded = {f"backbone/{path}": value for path, value in loaded.items()}
+  unknown = sorted(set(loaded) - set(flat_shardings))
+  if unknown:
+    raise ValueError(f"loaded backbone has parameters the model lacks: {unknown[:3]}")
+  fresh_paths = [p for p in flat_shardings if p not in loaded]
+
+  def init_fresh(rng):  # XLA drops the initialisers of everything not returned
+    params = nn.meta.unbox(model.init(rng, sample_batch["input_ids"],
+                                      sample_batch["attention_mask"])["params"])
+    flat = flax.traverse_util.flatten_dict(params, sep="/")
+    return {p: flat[p] for p in fresh_paths}
 
   replicated = shardings["step"]  # a scalar: replicated on the mesh
-  params = jax.jit(init_params, in_shardings=(replicated,),
-                   out_shardings=shardings["params"])(jax.random.key(seed))
-  if backbone_params is not None:  # loaded leaves replace fresh ones (adapters stay fresh)
-    fresh = flax.traverse_util.flatten_dict(params["backbone"])
-    placement = flax.traverse_util.flatten_dict(shardings["params"]["backbone"])
-    loaded = flax.traverse_util.flatten_dict(backbone_params)
-    unknown = sorted("/".join(p) for p in set(loaded) - set(fresh))
-    if unknown:
-      raise ValueError(f"loaded backbone has parameters the model lacks: {unknown[:3]}")
-    fresh.update({p: jax.device_put(v, placement[p]) for p, v in loaded.items()})
-    params = {**params, "backbone": flax.traverse_util.unflatten_dict(fresh)}
+  fresh = jax.jit(init_fresh, in_shardings=(replicated,),
+                  out_shardings={p: flat_shardings[p] for p in fresh_paths})(
+                      jax.random.key(seed))
+  placed = {p: jax.device_put(v, flat_shardings[p]) for p, v in loaded.items()}
+  params = flax.traverse_util.unflatten_dict({**fresh, **placed}, sep="/")
   opt = jax.jit(tx.init, in_shardings=(shardings["params"],),
                 out_shardings=shardings["opt"])(params)
   step = jax.device_put(jnp.zeros((), jnp.int32), shardings["step"])
