@@ -157,13 +157,13 @@ def test_multiple_choice_labels_are_balanced_with_a_real_rng():
 
 # ---------------------------------------------------------------- loading, offline
 
-def hub_layout(root, name, train_rows, validation_rows):
+def hub_layout(root, name, train_rows, test_rows, test_split="validation"):
   """A folder in the hub's own layout: data/<split>-00000-of-00001.parquet."""
   import pandas as pd
   folder = root / name
   (folder / "data").mkdir(parents=True)
   pd.DataFrame(train_rows).to_parquet(folder / "data" / "train-00000-of-00001.parquet")
-  pd.DataFrame(validation_rows).to_parquet(folder / "data" / "validation-00000-of-00001.parquet")
+  pd.DataFrame(test_rows).to_parquet(folder / "data" / f"{test_split}-00000-of-00001.parquet")
   return folder
 
 
@@ -252,3 +252,12 @@ def test_cli_lists_every_task_and_shows_examples(capsys):
   assert shown.count("--- latent_topics A[") == 2
   assert cli.main(["show", "imdb"]) == 2
   assert "task.name='imdb' is unknown" in capsys.readouterr().err
+
+
+def test_missing_field_of_a_split_formatted_task(tmp_path):
+  rows = [dict(question=f"q{i}") for i in range(20)]  # neither "answer" nor "correct_answer"
+  folder = hub_layout(tmp_path, "sciq", rows, rows, test_split="test")
+  with pytest.raises(DataError, match="task 'sciq_no_distractors': a row has no field "
+                     "'answer' \\(it has \\['question'\\]\\)"):
+    data.load_splits(dict(name="sciq_no_distractors", source="hub", data_dir=str(folder),
+                          n_docs=10, n_test=4), seed=0)

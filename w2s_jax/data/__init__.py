@@ -53,7 +53,7 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
                                            np.random.default_rng([world_seed, 1]))
     test = latent_topics.sample_documents(world, task_cfg["n_test"],
                                           np.random.default_rng([world_seed, 3]))
-  elif name in text_tasks.TASKS:
+  elif is_text(task_cfg):
     train, test = _text_splits(name, task_cfg, seed)
   else:
     raise ConfigError(f"task.name={name!r} is unknown; choose from {', '.join(TASKS)}")
@@ -70,16 +70,28 @@ def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: boo
   each record. Stopping early keeps large sources (millions of rows) cheap."""
   per_label = {0: [], 1: []}
   want = {0: cap // 2, 1: cap - cap // 2} if balance else None
-  formatted = task.format_rows([rows[int(i)] for i in order], rng) if task.format_split else None
+
+  def missing_field(error, row):
+    return DataError(f"task {name!r}: a row has no field {error} (it has {sorted(dict(row))}); "
+                     "does the source hold this dataset?")
+
+  formatted = None
+  if task.format_split:  # the whole split at once: records that draw on other rows
+    selected = [rows[int(i)] for i in order]
+    try:
+      formatted = task.format_rows(selected, rng)
+    except KeyError as e:
+      raise missing_field(e, selected[0]) from None
   consumed = 0
   for position, index in enumerate(order):
     consumed = position + 1
-    try:
-      record = formatted[position] if formatted else task.format(rows[int(index)], rng)
-    except KeyError as e:
-      fields = sorted(dict(rows[int(index)]))
-      raise DataError(f"task {name!r}: a row has no field {e} (it has {fields}); does the "
-                      "source hold this dataset?") from None
+    if formatted is not None:
+      record = formatted[position]
+    else:
+      try:
+        record = task.format(rows[int(index)], rng)
+      except KeyError as e:
+        raise missing_field(e, rows[int(index)]) from None
     if record is None or not record[0].strip():
       continue
     text, label = record

@@ -74,7 +74,8 @@ def _sciq_with_support(row, rng):
 
 def _sciq_no_distractors(rows, rng):
   """Wrong answers come from other questions' answers (for copies without distractors)."""
-  answers = [str(r.get("correct_answer", r.get("answer"))) for r in rows]
+  # SciQ names the field correct_answer; copies without distractors call it answer.
+  answers = [str(r["correct_answer"] if "correct_answer" in r else r["answer"]) for r in rows]
   out = []
   for i, row in enumerate(rows):
     label = _coin(rng)
