@@ -36,11 +36,13 @@ def checkpoint_folder(model_cfg: Mapping[str, Any]):
   return hf.resolve(checkpoint)
 
 
+def _config_fields(fields: Mapping[str, Any]) -> dict:
+  """Config-dict values as the frozen family configs take them (lists become tuples)."""
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+
+
 def _overrides(model_cfg):
-  out = {k: model_cfg[k] for k in OVERRIDABLE if k in model_cfg}
-  if "lora_targets" in out:
-    out["lora_targets"] = tuple(out["lora_targets"])
-  return out
+  return _config_fields({k: model_cfg[k] for k in OVERRIDABLE if k in model_cfg})
 
 
 def is_trainable(path: Sequence[str], *, linear_probe: bool, lora: bool) -> bool:
@@ -79,11 +81,9 @@ def build_backbone(model_cfg: Mapping[str, Any]):
                         f"{list(CHECKPOINT_KEYS)}")
     module, _ = hf.build_backbone(checkpoint_folder(model_cfg), **_overrides(model_cfg))
     return module
-  fields = dict(model_cfg)
+  fields = _config_fields(model_cfg)
   arch = fields.pop("arch")
   fields.pop("tokenizer", None)
-  if "lora_targets" in fields:
-    fields["lora_targets"] = tuple(fields["lora_targets"])
   if arch not in ARCHITECTURES:
     raise ConfigError(f"model.arch={arch!r} is unknown; choose from {', '.join(ARCHITECTURES)}")
   module, config_cls = ARCHITECTURES[arch]
