@@ -2,7 +2,7 @@ r"""The offline default: weak-to-strong on the latent-topics task, on a CPU in m
 
   python -m w2s_jax.main --config=configs/default.py
   python -m w2s_jax.main --config=configs/default.py --config.seed=1 \
-      --config.student.losses=xent,logconf
+      --config.student.losses=xent,logconf,xent@weak_ensemble,xent@knn_relabel
 
 Documents come from hidden topics (a Markov chain per topic); the label is a function of the
 topic, and a header token agrees with the label 80% of the time. The weak model is a
@@ -10,6 +10,11 @@ one-layer transformer trained from scratch on ground truth (split A); it learns 
 The strong model is a two-layer transformer pretrained as a language model on unlabeled
 documents from the same world (cached after the first run), then fine-tuned on the weak
 model's soft labels (split B). See w2s_jax/data/latent_topics.py.
+
+A student is "<loss>" (trained on the weak model's labels) or "<loss>@<supervisor>", with
+the supervisors defined in `supervisors()` below: weak ensembles, strong-to-strong chains,
+bootstrapping through an intermediate model (the `mid` section), probes that relabel or
+filter, and external label files. docs/methods.md compares them.
 """
 
 from ml_collections import config_dict
@@ -17,11 +22,56 @@ from ml_collections import config_dict
 
 def train_section(**overrides):
   """Optimiser and batching of one model. bucket_window > 1 batches documents of similar
-  length together (windows of that many batches are sorted by length); 0 shuffles plainly."""
+  length together (windows of that many batches are sorted by length); 0 shuffles plainly.
+  eval_every > 0 scores the model every that many steps by validation AUROC against its
+  supervisor's labels (needs task.n_val > 0): select_best keeps the best-scoring weights,
+  early_stop_patience > 0 stops after that many scores without improvement."""
   section = dict(lr=1e-3, epochs=2.0, batch_size=32, warmup_steps=0, weight_decay=0.0,
-                 b1=0.9, b2=0.999, max_grad_norm=0.0, log_every=25, bucket_window=8)
+                 b1=0.9, b2=0.999, max_grad_norm=0.0, log_every=25, bucket_window=8,
+                 eval_every=0, select_best=False, early_stop_patience=0)
   section.update(overrides)
   return section
+
+
+def supervisors(mid_role: str = "mid"):
+  """The supervisors a student can name as <loss>@<name> (see w2s_jax/supervision.py);
+  "gt", the ground truth, is built in. `weak` is every plain student's supervisor."""
+  probe = dict(kind="probe", of="weak", role="strong", layer=-1, contamination=0.1,
+               k=50, l2=1e-3, k_cc=50, k_zeta=50)
+  return dict(
+      weak=dict(kind="model", role="weak", of="gt", split="A", loss="xent"),
+      weak_ensemble=dict(kind="ensemble", members="weak", replicas=3),
+      # strong-to-strong: a student of the xent student (s2s), and of its student (s2s2)
+      s2s=dict(kind="model", role="strong", of="weak", loss="xent", iters=1),
+      s2s2=dict(kind="model", role="strong", of="weak", loss="xent", iters=2),
+      # bootstrapping: weak -> intermediate model -> the student
+      boot=dict(kind="model", role=mid_role, of="weak", loss="xent"),
+      knn_relabel=dict(probe, probe="knn", mode="relabel"),
+      knn_filter=dict(probe, probe="knn", mode="filter"),
+      logreg_relabel=dict(probe, probe="logreg", mode="relabel"),
+      logreg_filter=dict(probe, probe="logreg", mode="filter"),
+      topo_relabel=dict(probe, probe="topo", mode="relabel"),
+      topo_filter=dict(probe, probe="topo", mode="filter"),
+      labels_file=dict(kind="file", path=""),  # --config.supervisors.labels_file.path=...
+  )
+
+
+def loss_sections():
+  """Each loss's hyperparameters; an entry with `base` is a named variant of a loss."""
+  return dict(
+      xent=dict(),
+      logconf=dict(a_max=0.5, warmup_frac=0.2, balance_batch=False),
+      product=dict(alpha=1.0, beta=1.0),
+      entropy=dict(a_max=0.5, warmup_frac=0.2, balance_batch=False),
+      window=dict(radius=0.15),
+      kl=dict(),
+      adaptconf=dict(temperature=0.5),
+      logconf_legacy=dict(a_max=0.5, warmup_frac=0.1),
+      window_midweak=dict(base="window", radius="midweak"),
+      logconf_balanced=dict(base="logconf", a_max=0.5, warmup_frac=0.2, balance_batch=True),
+      # the hardening threshold over the last 256 predictions and this batch's
+      logconf_buffered=dict(base="logconf", a_max=0.5, warmup_frac=0.2, buffer_size=256),
+  )
 
 
 def get_config(arg=None):
@@ -33,7 +83,7 @@ def get_config(arg=None):
   c.eval_batch_size = 256
 
   c.task = dict(
-      name="latent_topics", n_docs=4000, n_test=2000, world_seed=0,
+      name="latent_topics", n_docs=4000, n_test=2000, n_val=500, world_seed=0,
       n_topics=8, n_content_tokens=32, successors_per_token=2, transition_noise=0.3,
       header_agreement=0.8, min_len=16, max_len=32)
 
@@ -53,11 +103,18 @@ def get_config(arg=None):
       pretrain=dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
                     weight_decay=0.0, seed=0, log_every=100))
 
+  # An intermediate model for bootstrapping (supervisors.boot): half the strong model's
+  # width, pretrained on the same corpus.
+  c.mid = dict(
+      model=dict(arch="gpt2", d_model=32, n_layers=2, n_heads=2, d_mlp=128,
+                 dtype="float32", remat=False),
+      train=train_section(lr=3e-4, bucket_window=0),
+      pooling="last", head_init_std=0.0, linear_probe=False,
+      pretrain=dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
+                    weight_decay=0.0, seed=0, log_every=100))
+
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
   c.student = dict(losses="xent,logconf,product")
-  c.losses = dict(
-      xent=dict(),
-      logconf=dict(a_max=0.5, warmup_frac=0.2),
-      product=dict(alpha=1.0, beta=1.0),
-      logconf_legacy=dict(a_max=0.5, warmup_frac=0.1))
+  c.supervisors = supervisors()
+  c.losses = loss_sections()
   return c

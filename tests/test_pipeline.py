@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from w2s_jax import pipeline
+from w2s_jax import phases, pipeline
 from w2s_jax.errors import CheckpointError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -77,11 +77,11 @@ def test_interrupted_phase_leaves_no_finished_folder(tiny_config, monkeypatch):
 
   def crash(*args, **kwargs):
     raise KeyboardInterrupt
-  monkeypatch.setattr(pipeline, "_train_classifier", crash)
+  monkeypatch.setattr(phases, "_train_classifier", crash)
   with pytest.raises(KeyboardInterrupt):
     pipeline.run(tiny_config)
-  phases = pathlib.Path(tiny_config["workdir"]) / "phases"
-  assert [p.name for p in phases.iterdir() if not p.name.startswith(".")] == []
+  phase_root = pathlib.Path(tiny_config["workdir"]) / "phases"
+  assert [p.name for p in phase_root.iterdir() if not p.name.startswith(".")] == []
   assert not (pathlib.Path(tiny_config["workdir"]) / "results").exists()
 
 
@@ -139,7 +139,9 @@ def test_corrupt_pretrained_checkpoint_is_a_one_line_error(finished_run, tmp_pat
   for f in (pretrain_dir / "backbone").rglob("*"):
     if f.is_file():
       f.write_bytes(b"\0" * 16)
-  shutil.rmtree(next((workdir / "phases").glob("ceiling-*")))  # must restore the backbone
+  ceiling_dir = results["phases"]["ceiling"]["dir"].replace(finished_run[0]["workdir"],
+                                                            cfg["workdir"])
+  shutil.rmtree(ceiling_dir)  # must restore the backbone
   with pytest.raises(CheckpointError, match=f"checkpoint {pretrain_dir}/backbone is "
                      "unreadable .*; delete its phase folder to recompute it"):
     pipeline.run(cfg)

@@ -29,8 +29,8 @@ def test_real_files_load_through_the_registry(name, n_test, starts):
   assert len(splits["test"]["label"]) == n_test
   assert splits["test"]["label"].mean() == 0.5
   if name in ("boolq", "cosmos_qa"):  # test carved out of the one file: no row in both
-    train_rows = set(splits["A"]["row"]) | set(splits["B"]["row"])
-    assert not train_rows & set(splits["test"]["row"])
+    train_rows = set(splits["A"]["id"]) | set(splits["B"]["id"])
+    assert not train_rows & set(splits["test"]["id"])
   if starts:
     assert all(t.startswith(starts) for t in splits["A"]["text"])
 

@@ -24,20 +24,36 @@ def stable_hash(obj: Any, length: int = 12) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def student_losses(cfg: Mapping) -> list[str]:
-  """student.losses is a comma-separated string such as "xent,logconf"."""
-  names = [n.strip() for n in str(cfg["student"]["losses"]).split(",") if n.strip()]
-  if not names:
-    raise ConfigError(f"student.losses is empty; choose from {', '.join(losses.LOSSES)}")
-  for name in names:
-    if name not in losses.LOSSES:
-      raise ConfigError(f"student.losses: unknown loss {name!r}; choose from "
-                        f"{', '.join(losses.LOSSES)}")
-  return list(dict.fromkeys(names))
+DEFAULT_SUPERVISOR = "weak"
 
 
-def loss_hparams(cfg: Mapping, name: str) -> dict:
-  return dict(cfg.get("losses", {}).get(name, {}))
+def student_methods(cfg: Mapping) -> dict[str, tuple[str, str]]:
+  """{method: (loss, supervisor)} from student.losses, a comma-separated list such as
+  "xent,logconf,xent@weak_ensemble": a loss (built in, or a variant defined in `losses`),
+  optionally @ a supervisor (default: the weak model). A method on the weak model is named
+  by its loss alone."""
+  items = [n.strip() for n in str(cfg["student"]["losses"]).split(",") if n.strip()]
+  known = ", ".join(dict.fromkeys([*losses.LOSSES, *cfg.get("losses", {})]))
+  if not items:
+    raise ConfigError(f"student.losses is empty; choose from {known}")
+  methods = {}
+  for item in items:
+    loss, _, supervisor = item.partition("@")
+    supervisor = supervisor or DEFAULT_SUPERVISOR
+    try:
+      losses.spec(loss, cfg.get("losses"))
+    except ConfigError as e:
+      raise ConfigError(f"student.losses: {e}") from None
+    name = loss if supervisor == DEFAULT_SUPERVISOR else f"{loss}@{supervisor}"
+    methods[name] = (loss, supervisor)
+  return methods
+
+
+def roles(cfg: Mapping) -> list[str]:
+  """The model sections a run trains: weak, strong, and those its supervisors name."""
+  from w2s_jax import supervision  # supervision builds on phases, which builds on this module
+  names = {s for _, s in student_methods(cfg).values()} | {DEFAULT_SUPERVISOR}
+  return list(dict.fromkeys(["weak", "strong", *sorted(supervision.roles(cfg, names))]))
 
 
 def _positive(cfg: Mapping, path: str) -> None:
@@ -48,8 +64,15 @@ def _positive(cfg: Mapping, path: str) -> None:
     raise ConfigError(f"{path}={value!r} must be a positive number")
 
 
+ROLE_FIELDS = ("model", "train", "pooling", "head_init_std", "linear_probe")
+
+
 def _check_model_section(cfg: Mapping, role: str) -> None:
   section = cfg[role]
+  missing = [k for k in ROLE_FIELDS if k not in section]
+  if missing:
+    raise ConfigError(f"config section {role!r} lacks {missing}; a model section needs "
+                      f"{', '.join(ROLE_FIELDS)}")
   model = section["model"]
   if models.is_checkpoint(model):
     if not model.get("checkpoint"):
@@ -62,6 +85,10 @@ def _check_model_section(cfg: Mapping, role: str) -> None:
                       f"{', '.join(POOLINGS)}")
   for key in ("lr", "epochs", "batch_size"):
     _positive(cfg, f"{role}.train.{key}")
+  pretrain = section.get("pretrain")
+  if pretrain and pretrain["enabled"]:
+    for key in ("steps", "batch_size", "lr"):
+      _positive(cfg, f"{role}.pretrain.{key}")
 
 
 def validate(cfg: Mapping) -> None:
@@ -80,14 +107,25 @@ def validate(cfg: Mapping) -> None:
       raise ConfigError(f"task.long_docs={task.get('long_docs')!r} is unknown; choose from "
                         f"{', '.join(tokenize.POLICIES)}")
     _positive(cfg, "task.max_ctx")
-  for role in ("weak", "strong"):
+  if cfg["task"].get("n_val", 0) < 0:
+    raise ConfigError(f"task.n_val={cfg['task']['n_val']} must be >= 0")
+  from w2s_jax import supervision  # supervision builds on phases, which builds on this module
+  methods = student_methods(cfg)
+  supervision.validate(cfg, {DEFAULT_SUPERVISOR, *(s for _, s in methods.values())})
+  if supervision.spec(cfg, DEFAULT_SUPERVISOR)["kind"] != "model":
+    raise ConfigError("supervisors.weak must be a model (kind='model'): PGR is measured "
+                      "against its test accuracy")
+  for role in roles(cfg):
     _check_model_section(cfg, role)
+    if role_uses_validation(cfg, role) and not cfg["task"].get("n_val", 0):
+      raise ConfigError(f"{role}.train.eval_every > 0 selects on validation; set "
+                        "task.n_val > 0")
   if cfg["ceiling"]["split"] not in CEILING_SPLITS:
     raise ConfigError(f"ceiling.split={cfg['ceiling']['split']!r} is unknown; choose from "
                       f"{', '.join(CEILING_SPLITS)}")
-  for name in student_losses(cfg):
-    losses.get_loss(name, loss_hparams(cfg, name))
-  pretrain = cfg["strong"]["pretrain"]
-  if pretrain["enabled"]:
-    for key in ("steps", "batch_size", "lr"):
-      _positive(cfg, f"strong.pretrain.{key}")
+  for name in cfg.get("losses", {}):
+    losses.spec(name, cfg["losses"])
+
+
+def role_uses_validation(cfg: Mapping, role: str) -> bool:
+  return bool(cfg[role]["train"].get("eval_every", 0))

@@ -29,6 +29,6 @@ def pretrain_backbone(model_cfg: Mapping, pretrain_cfg: Mapping, documents: Mapp
   batches = batching.train_batches(documents, batch_size=batch_size,
                                    num_epochs=steps * batch_size / n_docs,
                                    seed=pretrain_cfg["seed"])
-  state, history = train.fit(state, step_fn, batches, steps, batch_sharding,
+  state, fit_log = train.fit(state, step_fn, batches, steps, batch_sharding,
                              log_every=pretrain_cfg.get("log_every", 100), desc="pretrain")
-  return state["params"]["backbone"], history
+  return state["params"]["backbone"], fit_log["history"]

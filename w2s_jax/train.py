@@ -1,7 +1,8 @@
 """Train state, the pure train/eval steps (jitted with explicit shardings), and the loop.
 
-The state is a plain pytree {"params", "opt", "step"}. Every jit names its in/out shardings;
-the train step donates the incoming state.
+The state is a plain pytree {"params", "opt", "step", "loss_state"}; loss_state is what a
+loss keeps between steps (the recent predictions of a buffered confidence loss; usually
+empty). Every jit names its in/out shardings; the train step donates the incoming state.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import optax
 import tqdm
 from jax.experimental import multihost_utils
 
-from w2s_jax import sharding
+from w2s_jax import losses, sharding
 from w2s_jax.data import batching
 from w2s_jax.errors import TrainingError
 
 log = logging.getLogger(__name__)
 
-Objective = Callable[[Any, Mapping[str, jax.Array], jax.Array], tuple[jax.Array, dict]]
+# (params, batch, step, loss_state) -> (loss, (metrics, new loss_state))
+Objective = Callable[[Any, Mapping[str, jax.Array], jax.Array, Any],
+                     tuple[jax.Array, tuple[dict, Any]]]
 
 
 def _path_names(path) -> tuple[str, ...]:
@@ -64,16 +67,18 @@ def make_optimizer(train_cfg: Mapping, total_steps: int, *,
 
 
 def describe_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sample_batch,
-                   rules=sharding.RULES):
+                   rules=sharding.RULES, loss_state=None):
   """(abstract state, state shardings) without allocating anything.
 
   The abstract state holds ShapeDtypeStructs that carry their sharding, which makes it a
-  restore target that lands every tensor directly on its devices.
+  restore target that lands every tensor directly on its devices. `loss_state` (small
+  arrays) is replicated.
   """
   def boxed_state():
     params = model.init(jax.random.key(0), sample_batch["input_ids"],
                         sample_batch["attention_mask"])["params"]
-    return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32)}
+    return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32),
+            "loss_state": loss_state or {}}
 
   boxed = jax.eval_shape(boxed_state)
   shardings = sharding.tree_shardings(boxed, mesh, rules)
@@ -83,7 +88,7 @@ def describe_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sam
 
 
 def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sample_batch,
-               seed: int, backbone_params=None):
+               seed: int, backbone_params=None, loss_state=None):
   """The state, initialised directly on its shardings (nothing is materialised whole).
 
   `backbone_params` (e.g. restored pretrained weights) take the place of the backbone's
@@ -114,36 +119,53 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
   opt = jax.jit(tx.init, in_shardings=(shardings["params"],),
                 out_shardings=shardings["opt"])(params)
   step = jax.device_put(jnp.zeros((), jnp.int32), shardings["step"])
-  return {"params": params, "opt": opt, "step": step}
+  loss_state = jax.device_put(loss_state or {}, shardings["loss_state"])
+  return {"params": params, "opt": opt, "step": step, "loss_state": loss_state}
 
 
 def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sample_batch,
-                 seed: int, rules=sharding.RULES, backbone_params=None):
+                 seed: int, rules=sharding.RULES, backbone_params=None, loss_state=None):
   """describe_state + init_state: returns (state, state_shardings)."""
-  _, shardings = describe_state(model, tx, mesh, sample_batch, rules)
-  return init_state(model, tx, shardings, sample_batch, seed, backbone_params), shardings
+  _, shardings = describe_state(model, tx, mesh, sample_batch, rules, loss_state)
+  return (init_state(model, tx, shardings, sample_batch, seed, backbone_params, loss_state),
+          shardings)
 
 
-def classification_objective(model: nn.Module, loss_fn, total_steps: int) -> Objective:
-  """Mean of the per-example loss against batch["labels"] (probability vectors)."""
-  def objective(params, batch, step):
+def initial_loss_state(loss: losses.Loss | Callable) -> dict:
+  """What a loss keeps between steps: the last buffer_size predictions (NaN: none yet)."""
+  buffer_size = getattr(loss, "buffer_size", 0)
+  return {"recent": jnp.full((buffer_size,), jnp.nan, jnp.float32)} if buffer_size else {}
+
+
+def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
+                             total_steps: int) -> Objective:
+  """Mean of the per-example loss against batch["labels"] (probability vectors). A loss with
+  a buffer sees the recent predictions and leaves this batch's in the loss state."""
+  loss = loss if isinstance(loss, losses.Loss) else losses.Loss(loss)
+
+  def objective(params, batch, step, loss_state):
     logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
     step_frac = step.astype(jnp.float32) / max(total_steps, 1)
-    per_example = loss_fn(logits, batch["labels"], step_frac=step_frac)
-    return per_example.mean(), {}
+    if not loss.buffer_size:
+      return loss.fn(logits, batch["labels"], step_frac=step_frac).mean(), ({}, loss_state)
+    recent = loss_state["recent"]
+    per_example = loss.fn(logits, batch["labels"], step_frac=step_frac, recent=recent)
+    p_pos = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32))[:, 1])
+    recent = jnp.concatenate([recent, p_pos])[-loss.buffer_size:]
+    return per_example.mean(), ({}, {"recent": recent})
   return objective
 
 
 def language_model_objective(model: nn.Module) -> Objective:
   """Next-token cross-entropy over real (unmasked) positions."""
-  def objective(params, batch, step):
+  def objective(params, batch, step, loss_state):
     del step
     logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
     targets = batch["input_ids"][:, 1:]
     weights = (batch["attention_mask"][:, 1:] * batch["attention_mask"][:, :-1]).astype(
         jnp.float32)
     nll = optax.softmax_cross_entropy_with_integer_labels(logits[:, :-1], targets)
-    return (nll * weights).sum() / jnp.maximum(weights.sum(), 1.0), {}
+    return (nll * weights).sum() / jnp.maximum(weights.sum(), 1.0), ({}, loss_state)
   return objective
 
 
@@ -156,11 +178,12 @@ def make_train_step(objective: Objective, tx: optax.GradientTransformation, stat
       if trainable is not None:
         params = jax.tree.map(lambda p, t: p if t else jax.lax.stop_gradient(p), params,
                               trainable_mask(params, trainable))
-      return objective(params, batch, state["step"])
-    (loss, aux), grads = jax.value_and_grad(loss_of, has_aux=True)(state["params"])
+      return objective(params, batch, state["step"], state["loss_state"])
+    (loss, (aux, loss_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(
+        state["params"])
     updates, opt = tx.update(grads, state["opt"], state["params"])
     new_state = {"params": optax.apply_updates(state["params"], updates), "opt": opt,
-                 "step": state["step"] + 1}
+                 "step": state["step"] + 1, "loss_state": loss_state}
     return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
 
   replicated = sharding.replicated(batch_sharding.mesh)
@@ -193,12 +216,23 @@ def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: 
 
 
 def fit(state, train_step, batches: Iterable[Mapping[str, np.ndarray]], total_steps: int,
-        batch_sharding, *, log_every: int = 25, desc: str = "train"):
+        batch_sharding, *, log_every: int = 25, desc: str = "train",
+        validate: Callable[[Any], float] | None = None, validate_every: int = 0,
+        select_best: bool = False, patience: int = 0):
   """Runs train_step over the batches; stops with TrainingError on a non-finite loss.
 
   The loss is read back only every `log_every` steps, so the host does not stall the device.
+  With `validate` (params -> score, higher is better; NaN counts as worst) and
+  validate_every > 0, the params are scored every validate_every steps and at the end:
+  `select_best` returns the best-scoring params (EleutherAI's best checkpoint) and
+  `patience` > 0 stops after that many scores in a row without improvement.
+
+  Returns (state, log): log = {"history": [{step, loss, grad_norm}], "validation":
+  [{step, score}], "best_step": step of the returned params' score or None, "stopped_at":
+  the step of an early stop or None}.
   """
-  history = []
+  history, validation = [], []
+  best_score, best_step, best_params, since_best, stopped_at = -math.inf, None, None, 0, None
   bar = tqdm.tqdm(total=total_steps, desc=desc, disable=None, leave=False)
   for step, batch in enumerate(batches, start=1):
     state, metrics = train_step(state, sharding.put_batch(batch, batch_sharding))
@@ -211,7 +245,24 @@ def fit(state, train_step, batches: Iterable[Mapping[str, np.ndarray]], total_st
                             "learning rate or check the labels for NaN")
       history.append({"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])})
       bar.set_postfix(loss=f"{loss:.4f}")
+    if validate is not None and validate_every and (step % validate_every == 0
+                                                    or step == total_steps):
+      score = float(validate(state["params"]))
+      validation.append({"step": step, "score": score})
+      if math.isfinite(score) and score > best_score:
+        best_score, best_step, since_best = score, step, 0
+        if select_best:  # the step donates its input: keep a copy, not the buffers
+          best_params = jax.tree.map(jnp.copy, state["params"])
+      else:
+        since_best += 1
+        if patience and since_best >= patience:
+          stopped_at = step
+          break
   bar.close()
   if history:
     log.info("%s: %d steps, final loss %.4f", desc, history[-1]["step"], history[-1]["loss"])
-  return state, history
+  if best_params is not None:
+    state = {**state, "params": best_params}
+    log.info("%s: best validation score %.4f at step %d", desc, best_score, best_step)
+  return state, {"history": history, "validation": validation,
+                 "best_step": best_step if select_best else None, "stopped_at": stopped_at}

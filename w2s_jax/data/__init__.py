@@ -1,8 +1,12 @@
 """Tasks and their splits: A (weak model's ground truth), B (weak labels → student; the
-ceiling by default) and test.
+ceiling by default), val (model selection; drawn from the training pool, present when
+task.n_val > 0) and test.
 
-A split is a dict of per-document arrays with "label", and either "text" (text tasks, tokenised
-later by each model's own tokenizer) or "input_ids"/"attention_mask" (the synthetic task).
+A split is a dict of per-document arrays with "label", "id" and either "text" (text tasks,
+tokenised later by each model's own tokenizer) or "input_ids"/"attention_mask" (the synthetic
+task). A document's id is its row in the source (text tasks) or its index in the generated
+pool (latent_topics, where val follows the training documents): the key of external label
+files.
 """
 
 from __future__ import annotations
@@ -45,20 +49,27 @@ def check_split(task: str, name: str, arrays: Mapping[str, np.ndarray]) -> None:
 
 def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
   name = task_cfg["name"]
+  n_docs, n_val = task_cfg["n_docs"], task_cfg.get("n_val", 0)
   if name == "latent_topics":
     # The documents are fixed by the world (like a real dataset); the seed only shuffles.
     world = latent_topics.make_world(task_cfg)
     world_seed = task_cfg["world_seed"]
-    train = latent_topics.sample_documents(world, task_cfg["n_docs"],
-                                           np.random.default_rng([world_seed, 1]))
+    train = latent_topics.sample_documents(world, n_docs, np.random.default_rng([world_seed, 1]))
+    train["id"] = np.arange(n_docs)
     test = latent_topics.sample_documents(world, task_cfg["n_test"],
                                           np.random.default_rng([world_seed, 3]))
+    val = None
+    if n_val:  # its own stream, so adding a validation split leaves A and B as they were
+      val = latent_topics.sample_documents(world, n_val, np.random.default_rng([world_seed, 4]))
+      val["id"] = n_docs + np.arange(n_val)
   elif is_text(task_cfg):
-    train, test = _text_splits(name, task_cfg, seed)
+    train, val, test = _text_splits(name, task_cfg, seed)
   else:
     raise ConfigError(f"task.name={name!r} is unknown; choose from {', '.join(TASKS)}")
-  split_a, split_b = split_a_b(train, task_cfg["n_docs"], seed)
+  split_a, split_b = split_a_b(train, n_docs, seed)
   splits = {"A": split_a, "B": split_b, "test": test}
+  if val is not None:
+    splits["val"] = val
   for split, arrays in splits.items():
     check_split(name, split, arrays)
   return splits
@@ -112,12 +123,14 @@ def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: boo
   mix = np.random.default_rng(rng.randrange(2**32)).permutation(len(records))
   texts = np.array([text for text, _ in records], dtype=object)
   rows_used = np.array([row for _, row in records], np.int64)
-  return {"text": texts[mix], "label": labels[mix], "row": rows_used[mix]}, consumed
+  return {"text": texts[mix], "label": labels[mix], "id": rows_used[mix]}, consumed
 
 
 def _text_splits(name: str, task_cfg: Mapping, seed: int):
-  """Train pool and test split of a text task. The test split is fixed by task.test_seed
-  (the same for every experiment seed); a source with no test file gives up rows of train."""
+  """Train pool, validation split (None when task.n_val is 0) and test split of a text task.
+  The test split is fixed by task.test_seed (the same for every experiment seed); a source
+  with no test file gives up rows of train. Validation takes rows of the training pool that
+  the training documents did not use."""
   task = text_tasks.TASKS[name]
   balance = task_cfg.get("balance", True)
   test_seed = task_cfg.get("test_seed", 0)
@@ -134,9 +147,13 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
     test, _ = _collect(name, task, test_rows, order, random.Random(test_seed),
                        task_cfg["n_test"], balance)
   order = train_pool[np.random.default_rng(seed).permutation(len(train_pool))]
-  train, _ = _collect(name, task, train_rows, order, random.Random(seed), task_cfg["n_docs"],
-                      balance)
-  return train, test
+  train, used = _collect(name, task, train_rows, order, random.Random(seed),
+                         task_cfg["n_docs"], balance)
+  val = None
+  if task_cfg.get("n_val", 0):
+    val, _ = _collect(name, task, train_rows, order[used:], random.Random(f"{seed}-val"),
+                      task_cfg["n_val"], balance)
+  return train, val, test
 
 
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from w2s_jax.errors import ConfigError
 from w2s_jax.models import hf, registry
 from w2s_jax.models.bert import Bert, BertConfig
-from w2s_jax.models.classifier import Classifier, LanguageModel, pool
+from w2s_jax.models.classifier import Classifier, LanguageModel, Pooled, pool
 from w2s_jax.models.gpt2 import GPT2, GPT2Config
 from w2s_jax.models.llama import Llama, LlamaConfig
 
@@ -107,11 +107,15 @@ def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last",
   return Classifier(build_backbone(model_cfg), pooling=pooling, head_init_std=head_init_std)
 
 
+def build_pooled(model_cfg: Mapping[str, Any], *, pooling="last") -> Pooled:
+  return Pooled(build_backbone(model_cfg), pooling=pooling)
+
+
 def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
   return LanguageModel(build_backbone(model_cfg))
 
 
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
-           "LanguageModel", "Llama", "LlamaConfig", "build_backbone", "build_classifier",
-           "build_language_model", "checkpoint_folder", "is_checkpoint", "is_trainable",
+           "LanguageModel", "Llama", "LlamaConfig", "Pooled", "build_backbone",
+           "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder", "is_checkpoint", "is_trainable",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

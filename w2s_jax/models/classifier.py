@@ -47,6 +47,17 @@ class Classifier(nn.Module):
     )(pooled)
 
 
+class Pooled(nn.Module):
+  """The backbone's pooled hidden state [batch, d_model] in float32: what probes read."""
+  backbone: nn.Module
+  pooling: str = "last"
+
+  @nn.compact
+  def __call__(self, input_ids, attention_mask):
+    hidden = self.backbone(input_ids, attention_mask)
+    return pool(hidden, attention_mask, self.pooling).astype(jnp.float32)
+
+
 class LanguageModel(nn.Module):
   """Next-token logits: the self-supervised pretraining objective."""
   backbone: nn.Module

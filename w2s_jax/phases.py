@@ -1,0 +1,378 @@
+"""Cached phases: pretraining a backbone, training a classifier on a supervisor's labels, and
+a frozen backbone's activations.
+
+A phase writes into `<workdir>/phases/<name>-<hash>/` and is reused by any later run whose
+config gives the same hash: the hash covers exactly what determines the phase, including
+the key of the supervisor whose labels it trains on, so a chain of phases (weak → student →
+next student) reuses every earlier link. A phase folder appears only once complete.
+
+A "role" is a config section that describes a model and how it trains: `weak`, `strong`,
+or any other section with the same fields (e.g. `mid`, an intermediate model for
+bootstrapping). Trained models predict on B, val and test; their predictions are what other
+phases read as labels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import pathlib
+import shutil
+import time
+from typing import Any, Callable, Mapping, Protocol
+
+import flax.traverse_util
+import jax
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+
+from w2s_jax import checkpoints, config as config_lib, data, losses, metrics, models, sharding
+from w2s_jax import pretrain, train
+from w2s_jax.data import batching, tokenize
+from w2s_jax.errors import CheckpointError, ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+# Part of every phase key: bump it when a change to the code makes old artefacts invalid
+# (a new parameter layout, a changed file format), so stale caches are never reused.
+CACHE_VERSION = 3
+
+PREDICTIONS_FILE = "predictions.npz"
+ACTIVATIONS_FILE = "activations.npz"
+PHASE_FILE = "phase.json"
+# Train-section keys that change how a run reports, not what it computes.
+NOT_IN_KEY = ("log_every",)
+
+
+class Supervisor(Protocol):
+  """Anything that gives p(y=1) on the documents of B (and val): see supervision.py."""
+  name: str
+  key: Any  # exactly what determines the labels (part of the key of what trains on them)
+
+  def labels(self, split: str) -> np.ndarray:
+    """p(y=1) per document of the split; NaN where it gives no label."""
+
+
+@dataclasses.dataclass
+class Context:
+  cfg: Mapping[str, Any]
+  workdir: pathlib.Path
+  mesh: jax.sharding.Mesh
+  splits: Mapping[str, Mapping[str, np.ndarray]]
+  phases: dict = dataclasses.field(default_factory=dict)  # name -> {dir, reused, wall_s}
+  _encoded: dict = dataclasses.field(default_factory=dict)
+  _phase_seconds: float = 0.0  # own wall time of the phases computed so far
+
+  def encoded(self, role: str, split: str):
+    """(arrays {input_ids, attention_mask}, keep mask) of a split for the role's model: text
+    tokenised by that model's tokenizer; keep is False for documents the max_ctx policy
+    drops."""
+    if (role, split) not in self._encoded:
+      records = self.splits[split]
+      if "text" in records:
+        task = self.cfg["task"]
+        backbone = models.build_backbone(model_config(self.cfg, role))
+        max_ctx = min(task["max_ctx"], models.max_positions(backbone))
+        self._encoded[role, split] = tokenize.encode(
+            records["text"], models.tokenizer_for(self.cfg[role]["model"]), max_ctx,
+            task["long_docs"])
+      else:
+        arrays = {k: records[k] for k in ("input_ids", "attention_mask")}
+        self._encoded[role, split] = arrays, np.ones(len(records["label"]), bool)
+    return self._encoded[role, split]
+
+  @property
+  def eval_splits(self) -> tuple[str, ...]:
+    return tuple(s for s in ("B", "val", "test") if s in self.splits)
+
+
+# ---------------------------------------------------------------- keys
+
+def data_key(cfg):
+  return {"task": cfg["task"], "seed": cfg["seed"]}
+
+
+def model_config(cfg, role: str) -> dict:
+  """The role's model config, with the vocabulary and length the task or tokenizer fixes for
+  a custom architecture."""
+  section = dict(cfg[role]["model"])
+  if models.is_checkpoint(section):
+    return section
+  if data.is_text(cfg["task"]):
+    tokenizer = models.tokenizer_for(section)
+    section.setdefault("vocab_size", len(tokenizer))
+    return section
+  return {**section, **data.model_overrides(cfg["task"])}
+
+
+def pretraining(cfg, role: str) -> Mapping | None:
+  """The role's pretraining section when it pretrains in the job, else None."""
+  section = cfg[role].get("pretrain")
+  return section if section and section["enabled"] else None
+
+
+def pretrain_key(cfg, role: str):
+  world = {k: v for k, v in cfg["task"].items() if k not in ("n_docs", "n_test", "n_val")}
+  return {"world": world, "model": model_config(cfg, role), "pretrain": cfg[role]["pretrain"]}
+
+
+def role_key(cfg, role: str) -> dict:
+  section = dict(cfg[role])
+  section["model"] = model_config(cfg, role)
+  section["train"] = {k: v for k, v in section["train"].items() if k not in NOT_IN_KEY}
+  section["pretrain"] = pretrain_key(cfg, role) if pretraining(cfg, role) else None
+  return section
+
+
+def model_key(cfg, role: str, split: str, labels_key, loss: str, replica: int) -> dict:
+  return {"data": data_key(cfg), "role": role_key(cfg, role), "split": split,
+          "labels": labels_key, "loss": losses.spec(loss, cfg.get("losses")),
+          "replica": replica}
+
+
+def activations_key(cfg, role: str, layer: int) -> dict:
+  section = role_key(cfg, role)
+  backbone = {k: section[k] for k in ("model", "pretrain", "pooling")}
+  return {"data": data_key(cfg), "backbone": backbone, "layer": layer}
+
+
+def training_seed(seed: int, replica: int) -> int:
+  """Replica 0 trains with the experiment seed; others with seeds derived from it (the data
+  split stays the experiment seed's)."""
+  if replica == 0:
+    return seed
+  return int(np.random.SeedSequence([seed, replica]).generate_state(1)[0] % 2**31)
+
+
+# ---------------------------------------------------------------- caching
+
+def cached(ctx: Context, name: str, kind: str, key,
+           compute: Callable[[pathlib.Path], dict]) -> pathlib.Path:
+  """Runs `compute(tmp_dir)` unless a finished folder for this key exists; returns the folder.
+
+  The folder is `<kind>-<hash of key>`: the same key under another display `name` (a
+  student that is also the first link of a chain) is the same folder.
+  """
+  key = {"cache_version": CACHE_VERSION, **key}
+  phase_dir = ctx.workdir / "phases" / f"{kind}-{config_lib.stable_hash(key)}"
+  if (phase_dir / PHASE_FILE).exists():
+    if name not in ctx.phases:
+      log.info("%s: reusing %s", name, phase_dir)
+      ctx.phases[name] = {"dir": str(phase_dir), "reused": True, "wall_s": 0.0}
+    return phase_dir
+  tmp = phase_dir.with_name(f".{phase_dir.name}.partial")
+  if jax.process_index() == 0:
+    for leftover in (phase_dir, tmp):  # remains of an interrupted run
+      shutil.rmtree(leftover, ignore_errors=True)
+    tmp.mkdir(parents=True)
+  multihost_utils.sync_global_devices(f"{name} start")
+  start, nested_before = time.time(), ctx._phase_seconds
+  info = compute(tmp)
+  # A phase may compute the phases it reads (a chain's earlier links): count only its own.
+  wall = time.time() - start - (ctx._phase_seconds - nested_before)
+  ctx._phase_seconds += wall
+  if jax.process_index() == 0:
+    checkpoints.write_json(tmp / PHASE_FILE, {"phase": name, "key": key, "wall_s": wall, **info})
+    os.replace(tmp, phase_dir)
+  multihost_utils.sync_global_devices(f"{name} done")
+  log.info("%s: done in %.1fs -> %s", name, wall, phase_dir)
+  ctx.phases[name] = {"dir": str(phase_dir), "reused": False, "wall_s": wall}
+  return phase_dir
+
+
+def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+  try:
+    with np.load(path) as f:
+      return dict(f)
+  except Exception as e:
+    raise CheckpointError(f"artefact {path} is unreadable ({type(e).__name__}); delete "
+                          f"{path.parent} to recompute it") from None
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+  z = np.exp(logits - logits.max(-1, keepdims=True))
+  return z / z.sum(-1, keepdims=True)
+
+
+def predictions(phase_dir: pathlib.Path) -> dict[str, np.ndarray]:
+  """p(y=1) per split from a trained model's phase folder (NaN where it could not read)."""
+  return {split: softmax(logits)[:, 1]
+          for split, logits in load_npz(phase_dir / PREDICTIONS_FILE).items()}
+
+
+# ---------------------------------------------------------------- phases
+
+def pretrain_phase(ctx: Context, role: str) -> pathlib.Path:
+  cfg = ctx.cfg
+  pretrain_cfg = cfg[role]["pretrain"]
+
+  def compute(out: pathlib.Path):
+    n_docs = pretrain_cfg["steps"] * pretrain_cfg["batch_size"]
+    docs = data.pretraining_documents(cfg["task"], n_docs, pretrain_cfg["seed"])
+    params, history = pretrain.pretrain_backbone(model_config(cfg, role), pretrain_cfg, docs,
+                                                 ctx.mesh)
+    checkpoints.save_params(out / "backbone", params)
+    return {"history": history, "n_docs": n_docs}
+
+  return cached(ctx, "pretrain" if role == "strong" else f"pretrain:{role}", "pretrain",
+                pretrain_key(cfg, role), compute)
+
+
+def _backbone_params(ctx: Context, role: str, model_cfg, target):
+  """The role's starting backbone weights placed like `target`: pretrained in this job,
+  from a checkpoint, or None (a fresh initialisation)."""
+  if pretraining(ctx.cfg, role):
+    return checkpoints.restore_params(pretrain_phase(ctx, role) / "backbone", target)
+  return models.pretrained_backbone_params(model_cfg, target)
+
+
+def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supervisor,
+                loss: str = "xent", replica: int = 0) -> pathlib.Path:
+  """The role's classifier fine-tuned on `supervisor`'s labels of `split` with `loss`; its
+  folder holds the logits on B, val and test (predictions.npz)."""
+  def compute(out: pathlib.Path):
+    labels = supervisor.labels(split)
+    val_labels = supervisor.labels("val") if "val" in ctx.splits else None
+    n_labelled, batch_size = int(np.isfinite(labels).sum()), ctx.cfg[role]["train"]["batch_size"]
+    if n_labelled < batch_size:
+      raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
+                      f"{len(labels)} documents of {split}, fewer than one batch of "
+                      f"{batch_size}; lower {role}.train.batch_size or filter less")
+    logits, info = _train_classifier(ctx, role, split, labels, val_labels, loss,
+                                     training_seed(ctx.cfg["seed"], replica))
+    checkpoints.write_npz(out / PREDICTIONS_FILE, **logits)
+    return info
+
+  return cached(ctx, name, role,
+                model_key(ctx.cfg, role, split, supervisor.key, loss, replica), compute)
+
+
+def _train_classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray,
+                      val_p_pos: np.ndarray | None, loss_name: str, seed: int):
+  """Fine-tunes the role's classifier on the soft labels p_pos of a split (rows with NaN
+  labels, or dropped by max_ctx, are left out); returns logits per eval split (NaN where
+  dropped) and what to record."""
+  cfg, section = ctx.cfg, ctx.cfg[role]
+  train_cfg = section["train"]
+  model_cfg = model_config(cfg, role)
+  model = models.build_classifier(model_cfg, pooling=section["pooling"],
+                                  head_init_std=section["head_init_std"])
+  trainable = None
+  if section["linear_probe"] or model_cfg.get("lora_rank", 0):
+    trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],
+                                  lora=bool(model_cfg.get("lora_rank", 0)))
+  inputs, keep = ctx.encoded(role, split)
+  use = keep & np.isfinite(p_pos)
+  soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
+  arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
+  n = int(use.sum())
+  loss = losses.bind(loss_name, cfg.get("losses"), soft_labels)
+  total_steps = batching.steps_per_run(n, train_cfg["batch_size"], train_cfg["epochs"])
+  tx = train.make_optimizer(train_cfg, total_steps, trainable=trainable)
+  sample = {k: v[: train_cfg["batch_size"]] for k, v in arrays.items()}
+  loss_state = train.initial_loss_state(loss)
+  abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample,
+                                             loss_state=loss_state)
+  backbone = _backbone_params(ctx, role, model_cfg, abstract["params"]["backbone"])
+  state = train.init_state(model, tx, shardings, sample, seed, backbone, loss_state)
+  batch_sharding = sharding.batch_sharding(ctx.mesh)
+  objective = train.classification_objective(model, loss, total_steps)
+  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable)
+  batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
+                                   num_epochs=train_cfg["epochs"], seed=seed,
+                                   bucket_window=train_cfg.get("bucket_window", 0))
+  predict_step = train.make_predict_step(model, shardings["params"], batch_sharding)
+
+  def logits_on(params, name):
+    eval_inputs, eval_keep = ctx.encoded(role, name)
+    out = np.full((len(eval_keep), 2), np.nan, np.float32)
+    out[eval_keep] = train.predict(predict_step, params,
+                                   {k: v[eval_keep] for k, v in eval_inputs.items()},
+                                   cfg["eval_batch_size"], batch_sharding)
+    return out
+
+  validate = None
+  if train_cfg.get("eval_every", 0):
+    validate = _validation_score(ctx, role, val_p_pos, logits_on)
+  state, fit_log = train.fit(
+      state, step_fn, batches, total_steps, batch_sharding,
+      log_every=train_cfg.get("log_every", 25), desc=f"{role}:{loss_name}", validate=validate,
+      validate_every=train_cfg.get("eval_every", 0),
+      select_best=train_cfg.get("select_best", False),
+      patience=train_cfg.get("early_stop_patience", 0))
+  logits = {name: logits_on(state["params"], name) for name in ctx.eval_splits}
+  hparams = dict(loss.fn.keywords)
+  return logits, {**fit_log, "steps": total_steps, "n_train": n, "loss_hparams": hparams}
+
+
+def _validation_score(ctx: Context, role: str, val_p_pos, logits_on):
+  """params -> AUROC on val against the supervisor's hard labels (EleutherAI's rule; the
+  ceiling's supervisor is the ground truth)."""
+  if val_p_pos is None:
+    raise ConfigError(f"{role}.train.eval_every > 0 needs a validation split; set "
+                      "task.n_val > 0")
+  labelled = np.isfinite(val_p_pos)
+  targets = val_p_pos[labelled] > 0.5
+  if targets.all() or not targets.any():
+    raise ConfigError(f"{role}: the supervisor's validation labels are all one class, so "
+                      "validation AUROC is undefined; set eval_every=0 or raise task.n_val")
+
+  def score(params):
+    p = softmax(logits_on(params, "val"))[:, 1][labelled]
+    readable = np.isfinite(p)
+    return metrics.auroc(p[readable], targets[readable])
+  return score
+
+
+def activations_phase(ctx: Context, role: str, layer: int) -> pathlib.Path:
+  """The role's frozen backbone's pooled hidden state after `layer` blocks (-1: all, then the
+  final norm where the family has one) on B and val (activations.npz; NaN rows where the
+  document was dropped), computed once and cached."""
+  cfg = ctx.cfg
+
+  def compute(out: pathlib.Path):
+    full_cfg = model_config(cfg, role)
+    model_cfg = full_cfg if layer < 0 else {**full_cfg, "n_layers": layer}
+    model = models.build_pooled(model_cfg, pooling=cfg[role]["pooling"])
+    tx = optax.identity()
+    arrays = {}
+    for split in ("B", "val"):
+      if split not in ctx.splits:
+        continue
+      inputs, keep = ctx.encoded(role, split)
+      sample = {k: v[:1] for k, v in inputs.items()}
+      abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample)
+      backbone = _truncated_backbone(ctx, role, full_cfg, model_cfg, abstract, sample)
+      params = train.init_state(model, tx, shardings, sample, cfg["seed"],
+                                backbone)["params"]
+      batch_sharding = sharding.batch_sharding(ctx.mesh)
+      step = train.make_predict_step(model, shardings["params"], batch_sharding)
+      acts = np.full((len(keep), model.backbone.config.d_model), np.nan, np.float32)
+      acts[keep] = train.predict(step, params, {k: v[keep] for k, v in inputs.items()},
+                                 cfg["eval_batch_size"], batch_sharding)
+      arrays[split] = acts
+    checkpoints.write_npz(out / ACTIVATIONS_FILE, **arrays)
+    return {"layer": layer, "d_model": int(next(iter(arrays.values())).shape[1])}
+
+  return cached(ctx, f"activations:{role}", "activations", activations_key(cfg, role, layer),
+                compute)
+
+
+def _truncated_backbone(ctx, role, full_cfg, model_cfg, abstract, sample):
+  """Backbone weights for a model cut to its first layers: a checkpoint reads only those;
+  weights pretrained in the job are restored whole and the later layers dropped."""
+  target = abstract["params"]["backbone"]
+  if models.is_checkpoint(full_cfg) or full_cfg is model_cfg:
+    return _backbone_params(ctx, role, model_cfg, target)
+  full = models.build_pooled(full_cfg, pooling=ctx.cfg[role]["pooling"])
+  full_target = train.describe_state(full, optax.identity(), ctx.mesh, sample)[0]
+  params = _backbone_params(ctx, role, full_cfg, full_target["params"]["backbone"])
+  if params is None:
+    return None
+  wanted = flax.traverse_util.flatten_dict(dict(target))
+  kept = {path: value for path, value in flax.traverse_util.flatten_dict(dict(params)).items()
+          if path in wanted}
+  return flax.traverse_util.unflatten_dict(kept)

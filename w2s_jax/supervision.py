@@ -1,0 +1,304 @@
+"""Supervisors: where a student's soft labels on B (and val) come from.
+
+A student is `<loss>@<supervisor>` (student.losses); supervisors are named in the config,
+`supervisors.<name> = dict(kind=..., ...)`, and "gt" (the ground truth) is built in.
+
+  model     a role's model trained on another supervisor's labels: the weak model (role
+            weak, of gt, split A), a student of a student (strong-to-strong; `iters` > 1
+            chains several), an intermediate model (bootstrapping: role mid, of weak)
+            fields: role, of, split, loss, iters, replica
+  ensemble  the mean p(y=1) of its members, each trained with `replicas` seeds
+            fields: members (comma-separated names), replicas
+  file      labels keyed by document id from a .csv/.jsonl file (data/label_files.py)
+            fields: path
+  probe     a probe on a role's frozen activations that relabels the labels of `of` or
+            filters out the `contamination` fraction it disagrees with most (probes.py)
+            fields: probe (knn|logreg|topo), mode (relabel|filter), of, role, layer,
+            contamination, k, l2, k_cc, k_zeta
+
+Each supervisor has a key (exactly what determines its labels, recursively), so every phase
+trained on it is cached under its supervisor's key and a chain reuses each earlier link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import pathlib
+from typing import Any, Mapping
+
+import numpy as np
+
+from w2s_jax import checkpoints, metrics, phases, probes
+from w2s_jax.data import label_files
+from w2s_jax.errors import ConfigError
+
+DEFAULTS = {
+    "model": dict(role="strong", of="weak", split="B", loss="xent", iters=1, replica=0),
+    "ensemble": dict(members="weak", replicas=1),
+    "file": dict(path=""),
+    "probe": dict(probe="knn", mode="relabel", of="weak", role="strong", layer=-1,
+                  contamination=0.1, k=50, l2=1e-3, k_cc=50, k_zeta=50),
+}
+PROBE_PARAMS = {"knn": ("k",), "logreg": ("l2",), "topo": ("k_cc", "k_zeta")}
+LABELS_FILE = "labels.npz"
+LABELLED_SPLITS = ("B", "val")
+
+
+def spec(cfg: Mapping, name: str) -> dict:
+  """The named supervisor's fields, defaults filled in; unknown names and fields are
+  ConfigErrors."""
+  if name == "gt":
+    return {"kind": "gt"}
+  defined = cfg.get("supervisors", {})
+  if name not in defined:
+    raise ConfigError(f"unknown supervisor {name!r}; define supervisors.{name} or choose "
+                      f"from gt, {', '.join(defined)}")
+  given = dict(defined[name])
+  kind = given.pop("kind", None)
+  if kind not in DEFAULTS:
+    raise ConfigError(f"supervisors.{name}.kind={kind!r} is unknown; choose from "
+                      f"{', '.join(DEFAULTS)}")
+  unknown = sorted(set(given) - set(DEFAULTS[kind]))
+  if unknown:
+    raise ConfigError(f"supervisors.{name}: {unknown} are not {kind} fields; it takes "
+                      f"{sorted(DEFAULTS[kind])}")
+  return {"kind": kind, **DEFAULTS[kind], **given}
+
+
+def references(s: Mapping) -> list[str]:
+  """The supervisors a supervisor's labels are built from."""
+  if s["kind"] == "ensemble":
+    return [m.strip() for m in str(s["members"]).split(",") if m.strip()]
+  return [s["of"]] if s["kind"] in ("model", "probe") else []
+
+
+def roles(cfg: Mapping, names) -> set[str]:
+  """The roles (config sections) the named supervisors train or read, transitively."""
+  found, todo, seen = set(), list(names), set()
+  while todo:
+    name = todo.pop()
+    if name in seen:
+      continue
+    seen.add(name)
+    s = spec(cfg, name)
+    if "role" in s:
+      found.add(s["role"])
+    todo += references(s)
+  return found
+
+
+def validate(cfg: Mapping, names) -> None:
+  """Checks the named supervisors and all they depend on, before any work: known kinds,
+  fields and roles, no cycles, files that exist."""
+  def visit(name, path):
+    if name in path:
+      raise ConfigError(f"supervisors form a cycle: {' -> '.join([*path, name])}")
+    s = spec(cfg, name)
+    kind = s["kind"]
+    if "role" in s and not isinstance(cfg.get(s["role"]), Mapping):
+      raise ConfigError(f"supervisors.{name}.role={s['role']!r} names no config section")
+    if kind == "model":
+      if s["split"] not in ("A", "B"):
+        raise ConfigError(f"supervisors.{name}.split={s['split']!r}; choose A or B")
+      if int(s["iters"]) < 1 or int(s["replica"]) < 0:
+        raise ConfigError(f"supervisors.{name}: iters must be >= 1 and replica >= 0")
+    elif kind == "ensemble":
+      if not references(s) or int(s["replicas"]) < 1:
+        raise ConfigError(f"supervisors.{name}: give members and replicas >= 1")
+    elif kind == "file" and not s["path"]:
+      raise ConfigError(f"supervisors.{name}.path is empty; give a .csv or .jsonl file")
+    elif kind == "probe":
+      if s["probe"] not in probes.PROBES or s["mode"] not in probes.MODES:
+        raise ConfigError(f"supervisors.{name}: probe must be one of {probes.PROBES} and "
+                          f"mode one of {probes.MODES}")
+      if not 0.0 <= float(s["contamination"]) < 1.0:
+        raise ConfigError(f"supervisors.{name}.contamination must be in [0, 1)")
+    for ref in references(s):
+      visit(ref, [*path, name])
+  for name in names:
+    visit(name, [])
+
+
+# ---------------------------------------------------------------- kinds
+
+@dataclasses.dataclass
+class GroundTruth:
+  ctx: phases.Context
+  name: str = "gt"
+
+  @property
+  def key(self):
+    return {"kind": "gt"}
+
+  def labels(self, split: str) -> np.ndarray:
+    return self.ctx.splits[split]["label"].astype(np.float64)
+
+
+@dataclasses.dataclass
+class TrainedModel:
+  """A role's model trained on `of`'s labels of `split`: its predictions are the labels."""
+  ctx: phases.Context
+  name: str
+  role: str
+  split: str
+  of: Any
+  loss: str
+  replica: int
+
+  @functools.cached_property
+  def key(self):
+    return phases.model_key(self.ctx.cfg, self.role, self.split, self.of.key, self.loss,
+                            self.replica)
+
+  def phase_dir(self) -> pathlib.Path:
+    return phases.model_phase(self.ctx, self.name, self.role, self.split, self.of, self.loss,
+                              self.replica)
+
+  def labels(self, split: str) -> np.ndarray:
+    _labelled_split(self.name, split)
+    return phases.predictions(self.phase_dir())[split]
+
+  def test_p(self) -> np.ndarray:
+    return phases.predictions(self.phase_dir())["test"]
+
+
+@dataclasses.dataclass
+class Ensemble:
+  name: str
+  members: list
+
+  @property
+  def key(self):
+    return {"kind": "ensemble", "members": [m.key for m in self.members]}
+
+  def labels(self, split: str) -> np.ndarray:
+    return np.mean([m.labels(split) for m in self.members], axis=0)
+
+  def test_p(self) -> np.ndarray | None:
+    tests = [m.test_p() if hasattr(m, "test_p") else None for m in self.members]
+    return None if any(t is None for t in tests) else np.mean(tests, axis=0)
+
+
+@dataclasses.dataclass
+class LabelFile:
+  ctx: phases.Context
+  name: str
+  path: pathlib.Path
+
+  @functools.cached_property
+  def key(self):
+    if not self.path.is_file():
+      label_files.read(self.path)  # the one-line "does not exist" error
+    return {"kind": "file", "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest()}
+
+  @functools.cached_property
+  def _table(self):
+    table = label_files.read(self.path)
+    pool = np.concatenate([self.ctx.splits[s]["id"] for s in ("A", *LABELLED_SPLITS)
+                           if s in self.ctx.splits])
+    label_files.check_ids(table, pool, self.path)
+    return table
+
+  def labels(self, split: str) -> np.ndarray:
+    _labelled_split(self.name, split)
+    return label_files.labels_for(self._table, self.ctx.splits[split]["id"], self.path, split)
+
+
+@dataclasses.dataclass
+class Probe:
+  """A probe fitted on a role's frozen activations of B with `of`'s labels; it relabels
+  B and val with its predictions, or filters out (NaN) the points it disagrees with most."""
+  ctx: phases.Context
+  name: str
+  of: Any
+  params: dict  # probe, mode, role, layer, contamination, k, l2, k_cc, k_zeta
+
+  @functools.cached_property
+  def key(self):
+    p = self.params
+    used = {"probe", "mode", *PROBE_PARAMS[p["probe"]],
+            *(["contamination"] if p["mode"] == "filter" else [])}
+    return {"kind": "probe", **{k: v for k, v in p.items() if k in used}, "of": self.of.key,
+            "activations": phases.activations_key(self.ctx.cfg, p["role"], p["layer"])}
+
+  def phase_dir(self) -> pathlib.Path:
+    return phases.cached(self.ctx, f"probe:{self.name}", "probe", self.key, self._compute)
+
+  def labels(self, split: str) -> np.ndarray:
+    _labelled_split(self.name, split)
+    return phases.load_npz(self.phase_dir() / LABELS_FILE)[split]
+
+  def _compute(self, out: pathlib.Path) -> dict:
+    p = self.params
+    acts = phases.load_npz(phases.activations_phase(self.ctx, p["role"], p["layer"])
+                           / phases.ACTIVATIONS_FILE)
+    base = {split: self.of.labels(split) for split in acts}
+    usable = {split: np.isfinite(base[split]) & np.isfinite(acts[split]).all(1)
+              for split in acts}
+    x_fit, y_fit = acts["B"][usable["B"]], base["B"][usable["B"]]
+    predict = _probe_predictor(p, x_fit, y_fit)
+    labels, info = {}, {}
+    for split in acts:
+      rows, x, y = usable[split], acts[split][usable[split]], base[split][usable[split]]
+      out_labels = np.full(len(rows), np.nan)
+      predicted = predict(x)
+      if p["mode"] == "relabel":
+        out_labels[rows] = predicted
+      else:
+        keep = (probes.topo_filter(x, y, contamination=p["contamination"], k_cc=p["k_cc"],
+                                   k_zeta=p["k_zeta"]) if p["probe"] == "topo"
+                else probes.disagreement_filter(predicted, y, p["contamination"]))
+        out_labels[np.flatnonzero(rows)[keep]] = y[keep]
+      labels[split] = out_labels
+      truth = self.ctx.splits[split]["label"][rows]
+      info[split] = {"probe_accuracy": metrics.accuracy(predicted, truth),
+                     "probe_agreement_with_labels": metrics.agreement(predicted, y),
+                     "kept": int(np.isfinite(out_labels).sum()), "of": int(len(rows))}
+    checkpoints.write_npz(out / LABELS_FILE, **labels)
+    return info
+
+
+def _probe_predictor(p: Mapping, x_fit, y_fit):
+  if p["probe"] == "knn":
+    return lambda x: probes.knn_predict(x_fit, y_fit, x, k=p["k"])
+  if p["probe"] == "logreg":
+    w, b = probes.logreg_fit(x_fit, y_fit, l2=p["l2"])
+    return lambda x: probes.logreg_predict(w, b, x)
+  return lambda x: probes.topo_label(x_fit, y_fit, x, k_cc=p["k_cc"], k_zeta=p["k_zeta"])
+
+
+def _labelled_split(name: str, split: str) -> None:
+  if split not in LABELLED_SPLITS:
+    raise ConfigError(f"supervisor {name!r} labels splits {LABELLED_SPLITS}, not {split!r}; "
+                      "train on B")
+
+
+# ---------------------------------------------------------------- resolution
+
+def resolve(ctx: phases.Context, name: str, replica: int = 0):
+  """The named supervisor (nothing runs until its labels are asked for)."""
+  s = spec(ctx.cfg, name)
+  kind = s["kind"]
+  if replica and kind != "model":
+    raise ConfigError(f"supervisor {name!r} ({kind}) has no replicas; ensemble replicas "
+                      "retrain model supervisors with other seeds")
+  if kind == "gt":
+    return GroundTruth(ctx)
+  if kind == "model":
+    supervisor = resolve(ctx, s["of"])
+    iters = int(s["iters"])
+    for generation in range(1, iters + 1):
+      label = name if generation == iters else f"{name}.{generation}"
+      label = label if not replica else f"{label}#{replica}"
+      supervisor = TrainedModel(ctx, label, s["role"], s["split"], supervisor, s["loss"],
+                                int(s["replica"]) + replica)
+    return supervisor
+  if kind == "ensemble":
+    return Ensemble(name, [resolve(ctx, member, r) for member in references(s)
+                           for r in range(int(s["replicas"]))])
+  if kind == "file":
+    return LabelFile(ctx, name, pathlib.Path(s["path"]).expanduser())
+  params = {k: s[k] for k in DEFAULTS["probe"] if k != "of"}
+  return Probe(ctx, name, resolve(ctx, s["of"]), params)
