@@ -33,6 +33,12 @@ def train_section(**overrides):
   return section
 
 
+def no_pretraining():
+  """The pretrain section of a model that starts from its checkpoint."""
+  return dict(enabled=False, steps=0, batch_size=32, lr=0.0, warmup_steps=0, weight_decay=0.0,
+              seed=0, log_every=100)
+
+
 def supervisors(mid_role: str = "mid"):
   """The supervisors a student can name as <loss>@<name> (see w2s_jax/supervision.py);
   "gt", the ground truth, is built in. `weak` is every plain student's supervisor."""
@@ -74,8 +80,15 @@ def loss_sections():
   )
 
 
+# Every method: the losses on the weak model's labels, then xent on each other supervisor.
+METHODS = ("xent", "logconf", "product", "entropy", "window", "window_midweak", "kl",
+           "adaptconf", "logconf_balanced", "logconf_buffered", "xent@weak_ensemble",
+           "xent@s2s", "xent@s2s2", "xent@boot", "xent@knn_relabel", "xent@knn_filter",
+           "xent@logreg_relabel", "xent@logreg_filter", "xent@topo_relabel", "xent@topo_filter")
+
+
 def get_config(arg=None):
-  del arg
+  """arg "methods" runs every method in METHODS."""
   c = config_dict.ConfigDict()
   c.seed = 0
   c.workdir = "runs"
@@ -117,4 +130,8 @@ def get_config(arg=None):
   c.student = dict(losses="xent,logconf,product")
   c.supervisors = supervisors()
   c.losses = loss_sections()
+  if arg == "methods":
+    c.student.losses = ",".join(METHODS)
+  elif arg:
+    raise ValueError(f"unknown config argument {arg!r}; use :methods or nothing")
   return c

@@ -23,12 +23,11 @@ def model_role(name: str, **train_overrides) -> dict:
 
 def get_config(arg=None):
   c = default.get_config(arg)
-  c.task = dict(name="sciq", source="hub", data_dir="", n_docs=20000, n_test=10000,
+  c.task = dict(name="sciq", source="hub", data_dir="", n_docs=20000, n_test=10000, n_val=0,
                 max_ctx=1024, long_docs="drop", balance=False, test_seed=0)
   c.weak = model_role("gpt2")
-  c.strong = dict(model_role("gpt2-xl"),
-                  pretrain=dict(enabled=False, steps=0, batch_size=32, lr=0.0, warmup_steps=0,
-                                weight_decay=0.0, seed=0, log_every=100))
+  c.strong = dict(model_role("gpt2-xl"), pretrain=default.no_pretraining())
+  c.mid = dict(model_role("gpt2-medium"), pretrain=default.no_pretraining())  # bootstrapping
   c.student.losses = "xent,logconf"
   c.eval_batch_size = registry.get("gpt2-xl").eval_batch_size
   return c

@@ -117,3 +117,76 @@ def test_unknown_loss_and_hparam_are_config_errors():
     losses.get_loss("bogus")
   with pytest.raises(ConfigError, match="no hyperparameters \\['gamma'\\]"):
     losses.get_loss("product", {"gamma": 2.0})
+
+
+def test_entropy_uses_the_students_soft_prediction_as_self_target():
+  # a = .5 * min(.1 / .2, 1) = .25; target = .75 * .6 + .25 * .75 = .6375
+  # loss = -(.6375 ln .75 + .3625 ln .25) = 0.685929
+  out = losses.entropy(logits_for([0.75]), soft([0.6]), step_frac=0.1)
+  np.testing.assert_allclose(out, [binary_xent(0.75, 0.6375)], atol=1e-5)
+  np.testing.assert_allclose(binary_xent(0.75, 0.6375), 0.685929, atol=1e-6)
+  grads = jax.grad(lambda z: losses.entropy(z, soft([0.6]), step_frac=0.1).sum())(
+      logits_for([0.75]))
+  np.testing.assert_allclose(grads[:, 1], [0.75 - 0.6375], atol=1e-5)  # self-target detached
+
+
+def test_window_trains_only_where_the_student_is_unsure():
+  # max p = .6, .9, .7: only the first is below .5 + .15
+  out = losses.window(logits_for([0.6, 0.9, 0.3]), soft([0.8, 0.2, 0.5]), radius=0.15)
+  np.testing.assert_allclose(out, [binary_xent(0.6, 0.8), 0.0, 0.0], atol=1e-5)
+  np.testing.assert_allclose(binary_xent(0.6, 0.8), 0.591919, atol=1e-6)
+
+
+def test_midweak_radius_is_the_median_weak_confidence():
+  labels = np.asarray(soft([0.8, 0.2, 0.5, 0.9]))  # |w - .5| = .3, .3, 0, .4: median .3
+  bound = losses.bind("window_midweak", {"window_midweak": {"base": "window",
+                                                            "radius": "midweak"}}, labels)
+  assert bound.fn.keywords == {"radius": pytest.approx(0.3)}
+  with pytest.raises(ConfigError, match="radius='wide'; give a number or 'midweak'"):
+    losses.bind("window", {"window": {"radius": "wide"}})
+
+
+def test_kl_is_cross_entropy_minus_label_entropy():
+  # .6 ln(.6/.75) + .4 ln(.4/.25) = 0.054115; a one-hot label gives -ln p
+  out = losses.kl(logits_for([0.75, 0.75]), soft([0.6, 1.0]))
+  np.testing.assert_allclose(out, [0.054115, -math.log(0.75)], atol=1e-5)
+
+
+def test_adaptconf_weights_the_self_target_by_the_discrepancy():
+  # Disagreeing (p = .75, w = .4): c_s = -ln .75, c_w = -ln .25, beta = sigmoid(-ln 9) = .1;
+  # KL(w||p) = .4 ln(.4/.75) + .6 ln(.6/.25) = 0.273838; loss = .9 KL + .1 c_s = 0.275222.
+  # Agreeing (p = .75, w = .6): beta = .5; loss = .5 * 0.054115 + .5 * 0.287682 = 0.170899.
+  out = losses.adaptconf(logits_for([0.75, 0.75]), soft([0.4, 0.6]), temperature=0.5)
+  np.testing.assert_allclose(out, [0.275222, 0.170899], atol=1e-5)
+
+
+def test_logconf_balance_batch_centres_the_labels_and_hardens_half():
+  # w = .8, .6: log-odds ln 4, ln 1.5 minus their mean -> +-0.490415 -> .620203, .379797;
+  # half the batch hardened positive: p = .7, .9 -> hard = 0, 1; a = .5 at step_frac 1.
+  out = losses.logconf(logits_for([0.7, 0.9]), soft([0.8, 0.6]), step_frac=1.0,
+                       balance_batch=True)
+  targets = [0.5 * 0.620203, 0.5 * 0.379797 + 0.5]
+  np.testing.assert_allclose(out, [binary_xent(0.7, targets[0]), binary_xent(0.9, targets[1])],
+                             atol=1e-5)
+
+
+def test_logconf_threshold_pools_recent_predictions():
+  # Alone, the batch's median (.75) hardens .9 positive. Pooled with recent predictions
+  # .95, .97, .99 (and an empty NaN slot) the median is .95, so nothing is positive.
+  logits, labels = logits_for([0.6, 0.9]), soft([0.5, 0.5])
+  alone = losses.balanced_hard_predictions(logits, labels)
+  pooled = losses.balanced_hard_predictions(logits, labels, jnp.array([0.95, 0.97, 0.99,
+                                                                       jnp.nan]))
+  np.testing.assert_array_equal(alone[:, 1], [0, 1])
+  np.testing.assert_array_equal(pooled[:, 1], [0, 0])
+
+
+def test_loss_variants_name_a_base_loss():
+  cfg = {"logconf_buffered": {"base": "logconf", "a_max": 1.0, "buffer_size": 64}}
+  bound = losses.bind("logconf_buffered", cfg)
+  assert bound.buffer_size == 64 and bound.fn.func is losses.logconf
+  assert bound.fn.keywords == {"a_max": 1.0}
+  with pytest.raises(ConfigError, match="loss 'xent' has no hyperparameters \\['buffer_size'\\]"):
+    losses.bind("xent", {"xent": {"buffer_size": 8}})
+  with pytest.raises(ConfigError, match="unknown loss 'nope'"):
+    losses.bind("nope", cfg)

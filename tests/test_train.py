@@ -155,3 +155,49 @@ def test_lora_trains_adapters_and_head_and_starts_from_the_base_model():
       model.apply({"params": before}, batch["input_ids"], batch["attention_mask"]),
       plain.apply({"params": base_only}, batch["input_ids"], batch["attention_mask"]),
       atol=1e-6)
+
+
+def test_buffered_loss_keeps_the_latest_predictions_in_the_state():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  model = models.build_classifier(CFG, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  loss = losses.bind("logconf_buffered", {"logconf_buffered": {"base": "logconf",
+                                                               "buffer_size": 24}})
+  batches = [fixed_batch(n=16, seed=s) for s in (0, 1)]
+  state, shardings = train.create_state(model, tx, mesh, batches[0], seed=0,
+                                        loss_state=train.initial_loss_state(loss))
+  assert np.isnan(np.asarray(state["loss_state"]["recent"])).all()
+  bs = sharding.batch_sharding(mesh)
+  step = train.make_train_step(train.classification_objective(model, loss, 10), tx, shardings,
+                               bs)
+  seen = []
+  for batch in batches:
+    params = jax.tree.map(np.asarray, state["params"])
+    seen.append(jax.nn.softmax(model.apply({"params": params}, batch["input_ids"],
+                                           batch["attention_mask"]))[:, 1])
+    state, _ = step(state, sharding.put_batch(batch, bs))
+  expected = np.concatenate(seen)[-24:]  # 16 of the second batch, 8 of the first before
+  np.testing.assert_allclose(np.asarray(state["loss_state"]["recent"]), expected, atol=1e-6)
+
+
+def test_fit_keeps_the_best_validated_params_and_stops_early():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  batch = fixed_batch()
+  model = models.build_classifier(CFG, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": 1e-2}, 20)
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+  bs = sharding.batch_sharding(mesh)
+  step = train.make_train_step(train.classification_objective(model, losses.get_loss("xent"),
+                                                              20), tx, shardings, bs)
+  scores = iter([0.5, 0.9, 0.7, 0.6, 0.95])  # best at the 2nd score, then two worse
+  snapshots = {}
+
+  def validate(params):
+    snapshots[len(snapshots) + 1] = jax.tree.map(np.asarray, params)
+    return next(scores)
+  state, fit_log = train.fit(state, step, [batch] * 20, 20, bs, log_every=5, validate=validate,
+                             validate_every=2, select_best=True, patience=2)
+  assert [v["step"] for v in fit_log["validation"]] == [2, 4, 6, 8]
+  assert fit_log["best_step"] == 4 and fit_log["stopped_at"] == 8
+  for a, b in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(snapshots[2])):
+    np.testing.assert_array_equal(np.asarray(a), b)

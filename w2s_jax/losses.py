@@ -47,15 +47,18 @@ def confidence_weight(step_frac, a_max, warmup_frac):
   return a_max * jnp.minimum(jnp.asarray(step_frac, jnp.float32) / warmup_frac, 1.0)
 
 
-def balanced_hard_predictions(logits, labels, recent=None):
+def balanced_hard_predictions(logits, labels, recent=None, positive_rate=None):
   """The student's predictions made one-hot, with the threshold set so that the fraction of
-  hardened positives equals the batch mean of the labels (binary only). With `recent`, the
-  threshold is the same quantile over the recent predictions and this batch's together."""
+  hardened positives equals `positive_rate` (default: the batch mean of the labels; binary
+  only). With `recent`, the threshold is that quantile over the recent predictions and this
+  batch's together."""
   if logits.shape[-1] != 2:
     raise ValueError(f"balanced hardening is defined for 2 classes, got {logits.shape[-1]}")
   p_pos = jax.nn.softmax(logits.astype(jnp.float32))[:, 1]
   pool = p_pos if recent is None else jnp.concatenate([recent, p_pos])
-  threshold = jnp.nanquantile(pool, 1.0 - labels[:, 1].mean())
+  if positive_rate is None:
+    positive_rate = labels[:, 1].mean()
+  threshold = jnp.nanquantile(pool, 1.0 - positive_rate)
   positive = (p_pos > threshold).astype(jnp.float32)
   return jnp.stack([1.0 - positive, positive], axis=-1)
 
@@ -75,12 +78,14 @@ def _xent_to_detached(logits, target):
 
 def logconf(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_batch=False,
             recent=None):
-  """Auxiliary confidence loss: target = (1 - a) * w + a * hard(p), hard(p) detached."""
+  """Auxiliary confidence loss: target = (1 - a) * w + a * hard(p), hard(p) detached.
+  balance_batch centres the labels (centre_log_odds) and hardens half the batch positive."""
+  positive_rate = None
   if balance_batch:
-    labels = centre_log_odds(labels)
+    labels, positive_rate = centre_log_odds(labels), 0.5
   a = confidence_weight(step_frac, a_max, warmup_frac)
-  target = (1.0 - a) * labels + a * balanced_hard_predictions(logits, labels, recent)
-  return _xent_to_detached(logits, target)
+  hard = balanced_hard_predictions(logits, labels, recent, positive_rate)
+  return _xent_to_detached(logits, (1.0 - a) * labels + a * hard)
 
 
 def entropy(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_batch=False,

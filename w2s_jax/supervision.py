@@ -189,21 +189,21 @@ class LabelFile:
 
   @functools.cached_property
   def key(self):
-    if not self.path.is_file():
-      label_files.read(self.path)  # the one-line "does not exist" error
+    self._labels  # a malformed file stops the run here, before anything trains
     return {"kind": "file", "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest()}
 
   @functools.cached_property
-  def _table(self):
+  def _labels(self) -> dict[str, np.ndarray]:
     table = label_files.read(self.path)
-    pool = np.concatenate([self.ctx.splits[s]["id"] for s in ("A", *LABELLED_SPLITS)
-                           if s in self.ctx.splits])
-    label_files.check_ids(table, pool, self.path)
-    return table
+    splits = self.ctx.splits
+    label_files.check_ids(table, np.concatenate([splits[s]["id"] for s in ("A", "B", "val")
+                                                 if s in splits]), self.path)
+    return {split: label_files.labels_for(table, splits[split]["id"], self.path, split)
+            for split in LABELLED_SPLITS if split in splits}
 
   def labels(self, split: str) -> np.ndarray:
     _labelled_split(self.name, split)
-    return label_files.labels_for(self._table, self.ctx.splits[split]["id"], self.path, split)
+    return self._labels[split]
 
 
 @dataclasses.dataclass

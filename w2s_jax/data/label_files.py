@@ -6,8 +6,8 @@ sandwiching set-up).
 
 `label` is p(y=1) in [0, 1] (hard 0/1 labels are soft labels too). An id is the task's
 document id (see w2s_jax.data: the source row of a text task, the generated index of a
-synthetic one); `python -m w2s_jax.data ids` prints them. A file may label more of the
-training pool than B, never an id outside it.
+synthetic one). A file must label every document of B and val, may label more of the
+training pool, and never an id outside it. `write` makes such a file from any labels.
 """
 
 from __future__ import annotations
@@ -89,6 +89,14 @@ def read(path: str | pathlib.Path) -> dict[int, float]:
   if not table:
     raise DataError(f"labels file {path} has no rows")
   return table
+
+
+def write(path: str | pathlib.Path, ids, p_pos) -> None:
+  """A CSV labels file: one row per document, rows with NaN labels left out."""
+  with open(path, "w", encoding="utf-8", newline="") as f:
+    out = csv.writer(f)
+    out.writerow(COLUMNS)
+    out.writerows((int(i), repr(float(p))) for i, p in zip(ids, p_pos) if math.isfinite(p))
 
 
 def check_ids(table: dict[int, float], pool_ids: np.ndarray, path) -> None:

@@ -117,5 +117,6 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
            "LanguageModel", "Llama", "LlamaConfig", "Pooled", "build_backbone",
-           "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder", "is_checkpoint", "is_trainable",
+           "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder",
+           "is_checkpoint", "is_trainable",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]
