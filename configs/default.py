@@ -25,18 +25,35 @@ def train_section(**overrides):
   length together (windows of that many batches are sorted by length); 0 shuffles plainly.
   eval_every > 0 scores the model every that many steps by validation AUROC against its
   supervisor's labels (needs task.n_val > 0): select_best keeps the best-scoring weights,
-  early_stop_patience > 0 stops after that many scores without improvement."""
+  early_stop_patience > 0 stops after that many scores without improvement. Checkpoints
+  inside the phase (resumed by a rerun) are taken every checkpoint_every_steps steps and/or
+  checkpoint_every_minutes minutes (0: not by that rule), the last checkpoints_kept kept.
+  A loss above max_loss_ratio times its start stops the run (0: off). save_weights keeps
+  the trained classifier in the phase folder."""
   section = dict(lr=1e-3, epochs=2.0, batch_size=32, warmup_steps=0, weight_decay=0.0,
                  b1=0.9, b2=0.999, max_grad_norm=0.0, log_every=25, bucket_window=8,
-                 eval_every=0, select_best=False, early_stop_patience=0)
+                 eval_every=0, select_best=False, early_stop_patience=0, **GUARDS,
+                 save_weights=False)
+  section.update(overrides)
+  return section
+
+
+# Checkpointing and the divergence guard, in every train and pretrain section.
+GUARDS = dict(checkpoint_every_steps=0, checkpoint_every_minutes=10.0, checkpoints_kept=2,
+              max_loss_ratio=100.0)
+
+
+def pretrain_section(**overrides):
+  """Language-model pretraining of a custom backbone, cached (enabled=False: none)."""
+  section = dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
+                 weight_decay=0.0, seed=0, log_every=100, **GUARDS)
   section.update(overrides)
   return section
 
 
 def no_pretraining():
   """The pretrain section of a model that starts from its checkpoint."""
-  return dict(enabled=False, steps=0, batch_size=32, lr=0.0, warmup_steps=0, weight_decay=0.0,
-              seed=0, log_every=100)
+  return pretrain_section(enabled=False, steps=0, batch_size=32, lr=0.0, warmup_steps=0)
 
 
 def supervisors(mid_role: str = "mid"):
@@ -113,8 +130,7 @@ def get_config(arg=None):
                  dtype="float32", remat=False),
       train=train_section(lr=3e-4, bucket_window=0),
       pooling="last", head_init_std=0.0, linear_probe=False,
-      pretrain=dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
-                    weight_decay=0.0, seed=0, log_every=100))
+      pretrain=pretrain_section())
 
   # An intermediate model for bootstrapping (supervisors.boot): half the strong model's
   # width, pretrained on the same corpus.
@@ -123,8 +139,7 @@ def get_config(arg=None):
                  dtype="float32", remat=False),
       train=train_section(lr=3e-4, bucket_window=0),
       pooling="last", head_init_std=0.0, linear_probe=False,
-      pretrain=dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
-                    weight_decay=0.0, seed=0, log_every=100))
+      pretrain=pretrain_section())
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
   c.student = dict(losses="xent,logconf,product")

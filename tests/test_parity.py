@@ -140,3 +140,44 @@ def test_real_minilm_mean_pooled_embeddings_match_pytorch():
   ours = np.asarray(models.pool(ours_hidden, jnp.asarray(enc["attention_mask"]), "mean"))
   assert enc["attention_mask"].min() == 0  # the batch really has padding
   np.testing.assert_allclose(ours, expected, atol=TOL, rtol=0)
+
+
+def test_gpt2_relu_activation(tmp_path):
+  config = transformers.GPT2Config(vocab_size=99, n_positions=16, n_embd=32, n_layer=2,
+                                   n_head=4, activation_function="relu")
+  decoder_parity(config, transformers.GPT2LMHeadModel, tmp_path)
+
+
+def test_llama_mlp_bias_and_gelu(tmp_path):
+  config = transformers.LlamaConfig(**SMALL, num_key_value_heads=2, mlp_bias=True,
+                                    hidden_act="gelu")
+  decoder_parity(config, transformers.LlamaForCausalLM, tmp_path)
+
+
+def test_unsupported_option_is_refused_by_name(tmp_path):
+  from w2s_jax.errors import CheckpointError
+  config = transformers.GPT2Config(vocab_size=99, n_positions=16, n_embd=32, n_layer=2,
+                                   n_head=4, scale_attn_by_inverse_layer_idx=True)
+  folder = save(transformers.GPT2LMHeadModel(config), tmp_path)
+  with pytest.raises(CheckpointError, match="scale_attn_by_inverse_layer_idx=True not "
+                     "implemented for model_type 'gpt2'") as error:
+    models.build_backbone({"checkpoint": str(folder)})
+  assert "\n" not in str(error.value)
+
+
+def test_tensor_that_no_parameter_reads_is_refused(tmp_path):
+  from safetensors.numpy import load_file, save_file
+  from w2s_jax.errors import CheckpointError
+  config = transformers.LlamaConfig(**SMALL, num_key_value_heads=2, mlp_bias=True)
+  folder = save(transformers.LlamaForCausalLM(config), tmp_path)
+  (folder / "config.json").write_text((folder / "config.json").read_text().replace(
+      '"mlp_bias": true', '"mlp_bias": false'))  # the biases stay in the file, unread
+  with pytest.raises(CheckpointError, match="6 tensor\\(s\\) that no parameter reads, e.g. "
+                     "\\['model.layers.0.mlp.down_proj.bias'"):
+    load_ours(folder)
+  weights = load_file(folder / "model.safetensors")
+  weights["model.extra.weight"] = np.zeros(3, np.float32)
+  save_file({k: v for k, v in weights.items() if "_proj.bias" not in k},
+            folder / "model.safetensors")
+  with pytest.raises(CheckpointError, match="\\['model.extra.weight'\\]"):
+    load_ours(folder)

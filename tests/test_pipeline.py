@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests import helpers
 from w2s_jax import phases, pipeline
 from w2s_jax.errors import CheckpointError
 
@@ -86,11 +87,7 @@ def test_interrupted_phase_leaves_no_finished_folder(tiny_config, monkeypatch):
 
 
 def run_cli(tmp_path, *overrides):
-  env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
-  return subprocess.run(
-      [sys.executable, "-m", "w2s_jax.main", "--config=configs/tiny.py",
-       f"--config.workdir={tmp_path}/runs", *overrides],
-      cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+  return helpers.run_cli(f"--config.workdir={tmp_path}/runs", *overrides)
 
 
 @pytest.mark.parametrize("override,message", [
@@ -104,11 +101,8 @@ def run_cli(tmp_path, *overrides):
     ("--config.mesh.data=3", "error: mesh {'data': 3, 'fsdp': 1, 'tensor': 1} needs 3 devices"),
 ])
 def test_bad_input_stops_with_one_line_and_no_results(tmp_path, override, message):
-  proc = run_cli(tmp_path, override)
-  assert proc.returncode == 2, proc.stderr
-  lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1, proc.stderr
-  assert lines[0].startswith(message), lines[0]
+  line = helpers.one_line_error(run_cli(tmp_path, override))
+  assert line.startswith(message), line
   assert not (tmp_path / "runs" / "results").exists()
 
 

@@ -92,7 +92,7 @@ def test_non_finite_loss_stops_training_with_one_line_error():
   bs = sharding.batch_sharding(mesh)
   step = train.make_train_step(
       train.classification_objective(model, losses.get_loss("xent"), 4), tx, shardings, bs)
-  with pytest.raises(TrainingError, match="loss is nan at step 2/4; lower the learning rate"):
+  with pytest.raises(TrainingError, match="loss is nan at step 1/4; lower the learning rate"):
     train.fit(state, step, [batch] * 4, 4, bs, log_every=2, desc="weak")
 
 

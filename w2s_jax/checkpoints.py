@@ -1,16 +1,22 @@
-"""Parameter checkpoints (orbax) and small atomic file writes for phase artefacts."""
+"""Checkpoints (orbax): parameter trees, mid-phase training state, and small atomic file
+writes for phase artefacts."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pathlib
 import tempfile
+import time
+from typing import Any
 
 import numpy as np
 import orbax.checkpoint as ocp
 
 from w2s_jax.errors import CheckpointError
+
+log = logging.getLogger(__name__)
 
 
 def save_params(path: pathlib.Path, params) -> None:
@@ -31,11 +37,80 @@ def restore_params(path: pathlib.Path, target):
   try:
     return checkpointer.restore(path, target)
   except Exception as e:  # orbax raises many types; the user needs the path and the remedy
-    reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    raise CheckpointError(f"checkpoint {path} is unreadable ({reason}); delete its phase "
+    raise CheckpointError(f"checkpoint {path} is unreadable ({_reason(e)}); delete its phase "
                           "folder to recompute it") from None
   finally:
     checkpointer.close()
+
+
+def _reason(error: Exception) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+class TrainCheckpoints:
+  """Mid-phase checkpoints of one training loop in `directory`: the train state, the data
+  iterator's position and the loop's own record (history, validation, best params), saved
+  every `every_steps` steps and/or `every_minutes` minutes (0: never by that rule) and on
+  request; the last `keep` are kept. Arrays are written asynchronously: `save` returns once
+  they are copied off the devices, so the next (donating) step may run.
+  """
+
+  def __init__(self, directory: pathlib.Path, abstract_state, *, every_steps: int = 0,
+               every_minutes: float = 0.0, keep: int = 2):
+    self.directory = pathlib.Path(directory).absolute()
+    self.abstract_state = abstract_state
+    self.every_steps, self.every_seconds = int(every_steps), 60.0 * float(every_minutes)
+    self._last_save = time.monotonic()
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max(int(keep), 1)))
+
+  @classmethod
+  def for_section(cls, directory: pathlib.Path, abstract_state, section) -> "TrainCheckpoints":
+    """As a train or pretrain config section asks (checkpoint_every_steps,
+    checkpoint_every_minutes, checkpoints_kept)."""
+    return cls(directory, abstract_state, every_steps=section.get("checkpoint_every_steps", 0),
+               every_minutes=section.get("checkpoint_every_minutes", 0.0),
+               keep=section.get("checkpoints_kept", 2))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def due(self, step: int) -> bool:
+    return bool((self.every_steps and step % self.every_steps == 0) or
+                (self.every_seconds and time.monotonic() - self._last_save >= self.every_seconds))
+
+  def save(self, step: int, state, iterator, record: dict, best_params=None) -> None:
+    items = {"state": ocp.args.StandardSave(state),
+             "data": ocp.args.JsonSave(iterator.get_state()),  # captured now, not later
+             "record": ocp.args.JsonSave({**record, "has_best": best_params is not None})}
+    if best_params is not None:
+      items["best"] = ocp.args.StandardSave(best_params)
+    self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+    self._last_save = time.monotonic()
+
+  def restore(self, iterator) -> tuple[Any, dict, Any]:
+    """(state, loop record, best params or None) of the latest checkpoint; the iterator is
+    moved to where that step left it."""
+    step = self.latest_step()
+    path = self.directory / str(step)
+    try:
+      record = self.manager.restore(step, args=ocp.args.Composite(
+          record=ocp.args.JsonRestore()))["record"]
+      items = {"state": ocp.args.StandardRestore(self.abstract_state),
+               "data": ocp.args.JsonRestore()}
+      if record["has_best"]:
+        items["best"] = ocp.args.StandardRestore(self.abstract_state["params"])
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # orbax raises many types; the user needs the path and the remedy
+      raise CheckpointError(f"checkpoint {path} is unreadable ({_reason(e)}); delete it to "
+                            "resume from an earlier one or from the start") from None
+    iterator.set_state(restored["data"])
+    return restored["state"], record, restored.get("best") if record["has_best"] else None
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
 
 
 def write_json(path: pathlib.Path, obj) -> None:

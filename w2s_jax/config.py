@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Mapping
 
 from w2s_jax import data, losses, models
@@ -60,8 +61,18 @@ def _positive(cfg: Mapping, path: str) -> None:
   value: Any = cfg
   for key in path.split("."):
     value = value[key]
-  if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+  if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+      or not math.isfinite(value)):
     raise ConfigError(f"{path}={value!r} must be a positive number")
+
+
+def _check_finite(node: Any, path: str = "") -> None:
+  """No NaN or infinity anywhere: such a value (lr=nan) would train to garbage."""
+  if isinstance(node, Mapping):
+    for key, value in node.items():
+      _check_finite(value, f"{path}.{key}" if path else str(key))
+  elif isinstance(node, float) and not math.isfinite(node):
+    raise ConfigError(f"{path}={node!r} must be a finite number")
 
 
 ROLE_FIELDS = ("model", "train", "pooling", "head_init_std", "linear_probe")
@@ -93,6 +104,7 @@ def _check_model_section(cfg: Mapping, role: str) -> None:
 
 def validate(cfg: Mapping) -> None:
   """Raises ConfigError naming the first bad key and what it may be."""
+  _check_finite(cfg)
   if cfg["task"]["name"] not in data.TASKS:
     raise ConfigError(f"task.name={cfg['task']['name']!r} is unknown; choose from "
                       f"{', '.join(data.TASKS)}")

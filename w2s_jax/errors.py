@@ -19,3 +19,7 @@ class TrainingError(W2SError):
 
 class CheckpointError(W2SError):
   """A cached artefact or checkpoint is missing or corrupt."""
+
+
+class Interrupted(W2SError):
+  """The run was stopped by a signal (SIGINT, SIGTERM); rerunning the command resumes it."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
 import sys
 
 import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from w2s_jax import pipeline, report
+from w2s_jax import pipeline, report, train
 from w2s_jax.errors import W2SError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -52,12 +53,26 @@ def main(argv):
     print(report.seeds_table(runs))
 
 
+def _on_signal(signum, frame):
+  """SIGINT/SIGTERM: a training loop checkpoints and stops at its next step; elsewhere (or on
+  a second signal) the run stops at once."""
+  del frame
+  if not train.request_stop():
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def run():
   """Console entry point: user errors end in one line on stderr and exit status 2."""
+  for signum in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(signum, _on_signal)
   try:
     app.run(main, flags_parser=_parse_flags)
   except W2SError as e:
     print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except KeyboardInterrupt:
+    print("error: interrupted; finished phases are kept: rerun the same command to resume",
+          file=sys.stderr)
     sys.exit(2)
 
 

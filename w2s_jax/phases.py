@@ -14,6 +14,7 @@ phases read as labels.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -23,6 +24,7 @@ import shutil
 import time
 from typing import Any, Callable, Mapping, Protocol
 
+import filelock
 import flax.traverse_util
 import jax
 import numpy as np
@@ -32,7 +34,7 @@ from jax.experimental import multihost_utils
 from w2s_jax import checkpoints, config as config_lib, data, losses, metrics, models, sharding
 from w2s_jax import pretrain, train
 from w2s_jax.data import batching, tokenize
-from w2s_jax.errors import CheckpointError, ConfigError, DataError
+from w2s_jax.errors import CheckpointError, ConfigError, DataError, Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +45,11 @@ CACHE_VERSION = 3
 PREDICTIONS_FILE = "predictions.npz"
 ACTIVATIONS_FILE = "activations.npz"
 PHASE_FILE = "phase.json"
-# Train-section keys that change how a run reports, not what it computes.
-NOT_IN_KEY = ("log_every",)
+CHECKPOINTS_DIR = "checkpoints"  # mid-phase checkpoints, inside a phase's .partial folder
+# Train- and pretrain-section keys that change how a run reports, saves or guards, not what
+# it computes.
+NOT_IN_KEY = ("log_every", "checkpoint_every_steps", "checkpoint_every_minutes",
+              "checkpoints_kept", "max_loss_ratio")
 
 
 class Supervisor(Protocol):
@@ -114,15 +119,20 @@ def pretraining(cfg, role: str) -> Mapping | None:
   return section if section and section["enabled"] else None
 
 
+def _semantic(section: Mapping) -> dict:
+  return {k: v for k, v in section.items() if k not in NOT_IN_KEY}
+
+
 def pretrain_key(cfg, role: str):
   world = {k: v for k, v in cfg["task"].items() if k not in ("n_docs", "n_test", "n_val")}
-  return {"world": world, "model": model_config(cfg, role), "pretrain": cfg[role]["pretrain"]}
+  return {"world": world, "model": model_config(cfg, role),
+          "pretrain": _semantic(cfg[role]["pretrain"])}
 
 
 def role_key(cfg, role: str) -> dict:
   section = dict(cfg[role])
   section["model"] = model_config(cfg, role)
-  section["train"] = {k: v for k, v in section["train"].items() if k not in NOT_IN_KEY}
+  section["train"] = _semantic(section["train"])
   section["pretrain"] = pretrain_key(cfg, role) if pretraining(cfg, role) else None
   return section
 
@@ -154,27 +164,67 @@ def cached(ctx: Context, name: str, kind: str, key,
   """Runs `compute(tmp_dir)` unless a finished folder for this key exists; returns the folder.
 
   The folder is `<kind>-<hash of key>`: the same key under another display `name` (a
-  student that is also the first link of a chain) is the same folder.
+  student that is also the first link of a chain) is the same folder. A lock per folder lets
+  one run compute it while others sharing the workdir wait, then reuse it. The work happens
+  in `.<folder>.partial`, which survives an interrupted run with its mid-phase checkpoints
+  (the next run resumes from them) and is renamed once complete.
   """
   key = {"cache_version": CACHE_VERSION, **key}
   phase_dir = ctx.workdir / "phases" / f"{kind}-{config_lib.stable_hash(key)}"
-  if (phase_dir / PHASE_FILE).exists():
-    if name not in ctx.phases:
-      log.info("%s: reusing %s", name, phase_dir)
-      ctx.phases[name] = {"dir": str(phase_dir), "reused": True, "wall_s": 0.0}
-    return phase_dir
+  if not (phase_dir / PHASE_FILE).exists():
+    with _phase_lock(phase_dir, name):
+      if not (phase_dir / PHASE_FILE).exists():  # nobody finished it while we waited
+        return _compute_phase(ctx, name, key, phase_dir, compute)
+  if name not in ctx.phases:
+    log.info("%s: reusing %s", name, phase_dir)
+    ctx.phases[name] = {"dir": str(phase_dir), "reused": True, "wall_s": 0.0}
+  return phase_dir
+
+
+@contextlib.contextmanager
+def _phase_lock(phase_dir: pathlib.Path, name: str):
+  """Process 0 holds an OS file lock (released by the OS if the process dies, so a killed
+  run leaves no stale lock); the job's other processes wait for it at a barrier."""
+  lock = None
+  if jax.process_index() == 0:
+    (phase_dir.parent / ".locks").mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(phase_dir.parent / ".locks" / f"{phase_dir.name}.lock")
+    try:
+      lock.acquire(timeout=0)
+    except filelock.Timeout:
+      log.info("%s: another run is computing %s; waiting for it", name, phase_dir)
+      lock.acquire()
+  multihost_utils.sync_global_devices(f"{phase_dir.name} locked")
+  try:
+    yield
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _compute_phase(ctx, name, key, phase_dir, compute) -> pathlib.Path:
   tmp = phase_dir.with_name(f".{phase_dir.name}.partial")
   if jax.process_index() == 0:
-    for leftover in (phase_dir, tmp):  # remains of an interrupted run
-      shutil.rmtree(leftover, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    shutil.rmtree(phase_dir, ignore_errors=True)  # a folder whose phase.json never came
+    tmp.mkdir(parents=True, exist_ok=True)
+    for leftover in tmp.iterdir():  # keep an interrupted run's checkpoints, nothing else
+      if leftover.name != CHECKPOINTS_DIR:
+        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
   multihost_utils.sync_global_devices(f"{name} start")
   start, nested_before = time.time(), ctx._phase_seconds
-  info = compute(tmp)
+  try:
+    info = compute(tmp)
+  except Interrupted as e:  # from the training loop, which knows its step
+    raise Interrupted(f"interrupted in phase {name} {e}; rerun the same command to "
+                      "resume") from None
+  except KeyboardInterrupt:
+    raise Interrupted(f"interrupted in phase {name}; rerun the same command to "
+                      "resume") from None
   # A phase may compute the phases it reads (a chain's earlier links): count only its own.
   wall = time.time() - start - (ctx._phase_seconds - nested_before)
   ctx._phase_seconds += wall
   if jax.process_index() == 0:
+    shutil.rmtree(tmp / CHECKPOINTS_DIR, ignore_errors=True)
     checkpoints.write_json(tmp / PHASE_FILE, {"phase": name, "key": key, "wall_s": wall, **info})
     os.replace(tmp, phase_dir)
   multihost_utils.sync_global_devices(f"{name} done")
@@ -213,7 +263,8 @@ def pretrain_phase(ctx: Context, role: str) -> pathlib.Path:
     n_docs = pretrain_cfg["steps"] * pretrain_cfg["batch_size"]
     docs = data.pretraining_documents(cfg["task"], n_docs, pretrain_cfg["seed"])
     params, history = pretrain.pretrain_backbone(model_config(cfg, role), pretrain_cfg, docs,
-                                                 ctx.mesh)
+                                                 ctx.mesh, out / CHECKPOINTS_DIR,
+                                                 desc=f"pretrain:{role}")
     checkpoints.save_params(out / "backbone", params)
     return {"history": history, "n_docs": n_docs}
 
@@ -241,8 +292,8 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
       raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
                       f"{len(labels)} documents of {split}, fewer than one batch of "
                       f"{batch_size}; lower {role}.train.batch_size or filter less")
-    logits, info = _train_classifier(ctx, role, split, labels, val_labels, loss,
-                                     training_seed(ctx.cfg["seed"], replica))
+    logits, info = _train_classifier(ctx, name, role, split, labels, val_labels, loss,
+                                     training_seed(ctx.cfg["seed"], replica), out)
     checkpoints.write_npz(out / PREDICTIONS_FILE, **logits)
     return info
 
@@ -250,11 +301,12 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
                 model_key(ctx.cfg, role, split, supervisor.key, loss, replica), compute)
 
 
-def _train_classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray,
-                      val_p_pos: np.ndarray | None, loss_name: str, seed: int):
+def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.ndarray,
+                      val_p_pos: np.ndarray | None, loss_name: str, seed: int,
+                      out: pathlib.Path):
   """Fine-tunes the role's classifier on the soft labels p_pos of a split (rows with NaN
-  labels, or dropped by max_ctx, are left out); returns logits per eval split (NaN where
-  dropped) and what to record."""
+  labels, or dropped by max_ctx, are left out), checkpointing into `out`; returns logits per
+  eval split (NaN where dropped) and what to record."""
   cfg, section = ctx.cfg, ctx.cfg[role]
   train_cfg = section["train"]
   model_cfg = model_config(cfg, role)
@@ -276,8 +328,11 @@ def _train_classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray,
   loss_state = train.initial_loss_state(loss)
   abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample,
                                              loss_state=loss_state)
-  backbone = _backbone_params(ctx, role, model_cfg, abstract["params"]["backbone"])
-  state = train.init_state(model, tx, shardings, sample, seed, backbone, loss_state)
+  ckpt = checkpoints.TrainCheckpoints.for_section(out / CHECKPOINTS_DIR, abstract, train_cfg)
+  state = None  # resumed from the latest checkpoint when there is one
+  if ckpt.latest_step() is None:
+    backbone = _backbone_params(ctx, role, model_cfg, abstract["params"]["backbone"])
+    state = train.init_state(model, tx, shardings, sample, seed, backbone, loss_state)
   batch_sharding = sharding.batch_sharding(ctx.mesh)
   objective = train.classification_objective(model, loss, total_steps)
   step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable)
@@ -299,11 +354,15 @@ def _train_classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray,
     validate = _validation_score(ctx, role, val_p_pos, logits_on)
   state, fit_log = train.fit(
       state, step_fn, batches, total_steps, batch_sharding,
-      log_every=train_cfg.get("log_every", 25), desc=f"{role}:{loss_name}", validate=validate,
+      log_every=train_cfg.get("log_every", 25), desc=name, validate=validate,
       validate_every=train_cfg.get("eval_every", 0),
       select_best=train_cfg.get("select_best", False),
-      patience=train_cfg.get("early_stop_patience", 0))
-  logits = {name: logits_on(state["params"], name) for name in ctx.eval_splits}
+      patience=train_cfg.get("early_stop_patience", 0), checkpoints=ckpt,
+      max_loss_ratio=train_cfg.get("max_loss_ratio", 0.0),
+      remedy=f"lower {role}.train.lr")
+  if train_cfg.get("save_weights", False):
+    checkpoints.save_params(out / "weights", state["params"])
+  logits = {split: logits_on(state["params"], split) for split in ctx.eval_splits}
   hparams = dict(loss.fn.keywords)
   return logits, {**fit_log, "steps": total_steps, "n_train": n, "loss_hparams": hparams}
 

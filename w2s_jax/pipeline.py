@@ -14,6 +14,7 @@ is computed.
 from __future__ import annotations
 
 import pathlib
+import tempfile
 import time
 from typing import Any, Mapping
 
@@ -52,10 +53,32 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   return summary
 
 
+def _check_workdir(workdir: pathlib.Path) -> None:
+  """The workdir must be a folder we can write in: say so now, not after hours of training."""
+  try:
+    (workdir / "phases").mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=workdir / "phases").close()
+  except OSError as e:
+    raise ConfigError(f"workdir {workdir} is not usable ({e.strerror or type(e).__name__}); "
+                      "choose another with --config.workdir") from None
+
+
+def use_compilation_cache(workdir: pathlib.Path) -> None:
+  """Keeps compiled XLA programs in <workdir>/jax_cache, unless the environment names a cache
+  (JAX_COMPILATION_CACHE_DIR): every phase builds its own jitted step, so students, seeds
+  and reruns of the same shapes would otherwise compile again (a tiny run: 38 s -> 10 s)."""
+  if jax.config.jax_compilation_cache_dir is None:
+    jax.config.update("jax_compilation_cache_dir", str(workdir / "jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
 def run(cfg: Mapping[str, Any]) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   config_lib.validate(cfg)
   start = time.time()
+  if jax.process_index() == 0:
+    _check_workdir(pathlib.Path(cfg["workdir"]))
+  use_compilation_cache(pathlib.Path(cfg["workdir"]))
   ctx = phases.Context(cfg=cfg, workdir=pathlib.Path(cfg["workdir"]),
                        mesh=sharding.make_mesh(cfg["mesh"]),
                        splits=data.load_splits(cfg["task"], cfg["seed"]))

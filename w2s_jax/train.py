@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any, Callable, Iterable, Mapping
 
 import flax.linen as nn
@@ -22,7 +23,7 @@ from jax.experimental import multihost_utils
 
 from w2s_jax import losses, sharding
 from w2s_jax.data import batching
-from w2s_jax.errors import TrainingError
+from w2s_jax.errors import Interrupted, TrainingError
 
 log = logging.getLogger(__name__)
 
@@ -215,54 +216,116 @@ def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: 
   return out if out is not None else np.zeros((0, 2), np.float32)
 
 
-def fit(state, train_step, batches: Iterable[Mapping[str, np.ndarray]], total_steps: int,
-        batch_sharding, *, log_every: int = 25, desc: str = "train",
-        validate: Callable[[Any], float] | None = None, validate_every: int = 0,
-        select_best: bool = False, patience: int = 0):
-  """Runs train_step over the batches; stops with TrainingError on a non-finite loss.
+# SIGINT/SIGTERM ask the running loop to checkpoint and stop at the next step boundary
+# (main installs the handlers); where no loop runs, the signal interrupts at once.
+_stop_requested = threading.Event()
+_loops_running = 0
 
-  The loss is read back only every `log_every` steps, so the host does not stall the device.
+
+def request_stop() -> bool:
+  """Asks the running training loop to save a checkpoint and stop after its current step;
+  False when there is none (or a stop was already asked for): interrupt directly then."""
+  if _loops_running == 0 or _stop_requested.is_set():
+    return False
+  _stop_requested.set()
+  return True
+
+
+def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_every: int = 25,
+        desc: str = "train", validate: Callable[[Any], float] | None = None,
+        validate_every: int = 0, select_best: bool = False, patience: int = 0,
+        checkpoints=None, max_loss_ratio: float = 0.0, remedy: str = "lower the learning rate"):
+  """Runs train_step over the batches (a resumable grain iterator when checkpointing).
+
+  The loss is read back at step 1 and every `log_every` steps, so the host does not stall
+  the device. A non-finite loss, or one above max_loss_ratio times the first (when > 0), is a
+  TrainingError naming `desc`, the step and the `remedy`.
+
   With `validate` (params -> score, higher is better; NaN counts as worst) and
   validate_every > 0, the params are scored every validate_every steps and at the end:
   `select_best` returns the best-scoring params (EleutherAI's best checkpoint) and
   `patience` > 0 stops after that many scores in a row without improvement.
 
+  With `checkpoints` (checkpoints.TrainCheckpoints), training resumes from the latest one
+  when there is one (`state` may then be None) and saves as they are due; a stop request
+  (request_stop) saves one and raises Interrupted.
+
   Returns (state, log): log = {"history": [{step, loss, grad_norm}], "validation":
   [{step, score}], "best_step": step of the returned params' score or None, "stopped_at":
-  the step of an early stop or None}.
+  the step of an early stop or None, "resumed_from": the step training resumed at or None}.
   """
-  history, validation = [], []
-  best_score, best_step, best_params, since_best, stopped_at = -math.inf, None, None, 0, None
-  bar = tqdm.tqdm(total=total_steps, desc=desc, disable=None, leave=False)
-  for step, batch in enumerate(batches, start=1):
-    state, metrics = train_step(state, sharding.put_batch(batch, batch_sharding))
-    bar.update(1)
-    if step % log_every == 0 or step == total_steps:
-      loss = float(metrics["loss"])
-      if not math.isfinite(loss):
-        bar.close()
-        raise TrainingError(f"{desc}: loss is {loss} at step {step}/{total_steps}; lower the "
-                            "learning rate or check the labels for NaN")
-      history.append({"step": step, "loss": loss, "grad_norm": float(metrics["grad_norm"])})
-      bar.set_postfix(loss=f"{loss:.4f}")
-    if validate is not None and validate_every and (step % validate_every == 0
-                                                    or step == total_steps):
-      score = float(validate(state["params"]))
-      validation.append({"step": step, "score": score})
-      if math.isfinite(score) and score > best_score:
-        best_score, best_step, since_best = score, step, 0
-        if select_best:  # the step donates its input: keep a copy, not the buffers
-          best_params = jax.tree.map(jnp.copy, state["params"])
-      else:
-        since_best += 1
-        if patience and since_best >= patience:
-          stopped_at = step
-          break
-  bar.close()
-  if history:
-    log.info("%s: %d steps, final loss %.4f", desc, history[-1]["step"], history[-1]["loss"])
+  global _loops_running
+  record = {"step": 0, "history": [], "validation": [], "best_score": None,
+            "best_step": None, "since_best": 0, "stopped_at": None, "start_loss": None}
+  best_params, resumed_from = None, None
+  if checkpoints is not None and checkpoints.latest_step() is not None:
+    state, record, best_params = checkpoints.restore(batches)
+    resumed_from = record["step"]
+    log.info("%s: resuming at step %d/%d from %s", desc, resumed_from, total_steps,
+             checkpoints.directory)
+  if state is None:
+    raise ValueError("fit needs a state or a checkpoint to resume from")
+  bar = tqdm.tqdm(total=total_steps, initial=record["step"], desc=desc, disable=None,
+                  leave=False)
+  _loops_running += 1
+  try:
+    for step, batch in enumerate(batches, start=record["step"] + 1):
+      state, metrics = train_step(state, sharding.put_batch(batch, batch_sharding))
+      record["step"] = step
+      bar.update(1)
+      if step == 1 or step % log_every == 0 or step == total_steps:
+        loss = float(metrics["loss"])
+        _check_loss(loss, record, step, total_steps, desc, max_loss_ratio, remedy)
+        record["history"].append({"step": step, "loss": loss,
+                                  "grad_norm": float(metrics["grad_norm"])})
+        bar.set_postfix(loss=f"{loss:.4f}")
+      if validate is not None and validate_every and (step % validate_every == 0
+                                                      or step == total_steps):
+        score = float(validate(state["params"]))
+        record["validation"].append({"step": step, "score": score})
+        if math.isfinite(score) and (record["best_score"] is None
+                                     or score > record["best_score"]):
+          record.update(best_score=score, best_step=step, since_best=0)
+          if select_best:  # the step donates its input: keep a copy, not the buffers
+            best_params = jax.tree.map(jnp.copy, state["params"])
+        else:
+          record["since_best"] += 1
+          if patience and record["since_best"] >= patience:
+            record["stopped_at"] = step
+            break
+      stop = _stop_requested.is_set()
+      if checkpoints is not None and step < total_steps and (stop or checkpoints.due(step)):
+        checkpoints.save(step, state, batches, record, best_params)
+      if stop:
+        saved = "checkpoint saved" if checkpoints is not None else "checkpointing is off"
+        raise Interrupted(f"at step {step}/{total_steps} ({saved})")
+  finally:
+    _loops_running -= 1
+    _stop_requested.clear()
+    bar.close()
+    if checkpoints is not None:
+      checkpoints.close()
+  if record["history"]:
+    log.info("%s: %d steps, final loss %.4f", desc, record["history"][-1]["step"],
+             record["history"][-1]["loss"])
   if best_params is not None:
     state = {**state, "params": best_params}
-    log.info("%s: best validation score %.4f at step %d", desc, best_score, best_step)
-  return state, {"history": history, "validation": validation,
-                 "best_step": best_step if select_best else None, "stopped_at": stopped_at}
+    log.info("%s: best validation score %.4f at step %d", desc, record["best_score"],
+             record["best_step"])
+  return state, {"history": record["history"], "validation": record["validation"],
+                 "best_step": record["best_step"] if select_best else None,
+                 "stopped_at": record["stopped_at"], "resumed_from": resumed_from}
+
+
+def _check_loss(loss, record, step, total_steps, desc, max_loss_ratio, remedy) -> None:
+  """Stops a diverged run: a non-finite loss, or one far above where training started."""
+  if not math.isfinite(loss):
+    raise TrainingError(f"{desc}: loss is {loss} at step {step}/{total_steps}; {remedy} or "
+                        "check the labels for NaN")
+  if record["start_loss"] is None:
+    record["start_loss"] = loss
+  bound = max_loss_ratio * max(record["start_loss"], 1e-2)
+  if max_loss_ratio and loss > bound:
+    raise TrainingError(f"{desc}: loss {loss:.3g} at step {step}/{total_steps} is over "
+                        f"{max_loss_ratio:g}x its start ({record['start_loss']:.3g}): training "
+                        f"diverged; {remedy}")

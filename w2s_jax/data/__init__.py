@@ -11,6 +11,7 @@ files.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Mapping
 
@@ -75,40 +76,69 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
   return splits
 
 
-def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: bool):
+class _StrictRow(Mapping):
+  """A source row whose missing or empty (None) fields raise KeyError, so a formatter never
+  writes "None" into a document (hub and JSON loaders fill absent fields with None)."""
+
+  def __init__(self, row):
+    self._row = row
+
+  def __getitem__(self, key):
+    value = self._row[key]
+    if value is None:
+      raise KeyError(key)
+    return value
+
+  def __iter__(self):
+    return iter(self._row)
+
+  def __len__(self):
+    return len(self._row)
+
+  def __contains__(self, key):
+    return key in self._row and self._row[key] is not None
+
+
+def _row_error(name, where: str, error: Exception, row: Mapping) -> DataError:
+  if isinstance(error, KeyError):
+    fields = sorted(k for k in row if k in row)  # those with a value
+    return DataError(f"task {name!r}: {where}: field {error} is missing or empty (the row "
+                     f"has {fields}); does the source hold this dataset?")
+  return DataError(f"task {name!r}: {where}: {error}")
+
+
+# What a formatter raises on a row it cannot use: a bad value (BadRow, ValueError), a missing
+# field (KeyError), an answer index out of range (IndexError), a wrong type (TypeError).
+_ROW_ERRORS = (KeyError, ValueError, IndexError, TypeError)
+
+
+def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: bool, locate):
   """Formats rows in `order` until `cap` records (half of each label when balancing) are in
-  hand; returns ({text, label, row}, number of rows consumed), row being the source row of
-  each record. Stopping early keeps large sources (millions of rows) cheap."""
+  hand; returns ({text, label, id}, number of rows consumed), id being the source row of
+  each record. Stopping early keeps large sources (millions of rows) cheap. A row the task
+  cannot use is a DataError naming it (`locate(index)`: its file and line; `locate(None)`:
+  the file)."""
   per_label = {0: [], 1: []}
   want = {0: cap // 2, 1: cap - cap // 2} if balance else None
-
-  def missing_field(error, row):
-    return DataError(f"task {name!r}: a row has no field {error} (it has {sorted(dict(row))}); "
-                     "does the source hold this dataset?")
-
   formatted = None
   if task.format_split:  # the whole split at once: records that draw on other rows
-    selected = [rows[int(i)] for i in order]
+    selected = [_StrictRow(rows[int(i)]) for i in order]
     try:
       formatted = task.format_rows(selected, rng)
-    except KeyError as e:
-      raise missing_field(e, selected[0]) from None
+    except _ROW_ERRORS as e:
+      raise _row_error(name, locate(int(order[0])) + " (or a later row)", e,
+                       selected[0]) from None
   consumed = 0
   for position, index in enumerate(order):
     consumed = position + 1
-    if formatted is not None:
-      record = formatted[position]
-    else:
-      try:
-        record = task.format(rows[int(index)], rng)
-      except KeyError as e:
-        raise missing_field(e, rows[int(index)]) from None
+    row = _StrictRow(rows[int(index)])
+    try:
+      record = formatted[position] if formatted is not None else task.format(row, rng)
+    except _ROW_ERRORS as e:
+      raise _row_error(name, locate(int(index)), e, row) from None
     if record is None or not record[0].strip():
       continue
     text, label = record
-    label = int(label)
-    if label not in per_label:
-      raise DataError(f"task {name!r}: label {label} is not binary")
     if want is None or len(per_label[label]) < want[label]:
       per_label[label].append((text, int(index)))
     done = (sum(map(len, per_label.values())) >= cap if want is None else
@@ -116,6 +146,10 @@ def _collect(name, task, rows, order, rng: random.Random, cap: int, balance: boo
     if done:
       break
   if balance:  # undersample the majority class (when the minority ran out first)
+    present = [k for k in per_label if per_label[k]]
+    if len(present) == 1:
+      raise DataError(f"task {name!r}: all {consumed} rows read from {locate(None)} have "
+                      f"label {present[0]}; balancing (task.balance) needs both classes")
     n = min(len(per_label[0]), len(per_label[1]))
     per_label = {k: v[:n] for k, v in per_label.items()}
   records = per_label[0] + per_label[1]
@@ -136,23 +170,25 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
   test_seed = task_cfg.get("test_seed", 0)
   train_rows = sources.load_rows(name, task, "train", task_cfg)
   test_rows = sources.load_rows(name, task, "test", task_cfg)
+  in_train = functools.partial(sources.row_location, task, "train", task_cfg)
   train_pool = np.arange(len(train_rows))
   if test_rows is None:  # carve the test split out of train, the same rows for every seed
     order = np.random.default_rng(test_seed).permutation(len(train_rows))
     test, used = _collect(name, task, train_rows, order[: len(order) // 2],
-                          random.Random(test_seed), task_cfg["n_test"], balance)
+                          random.Random(test_seed), task_cfg["n_test"], balance, in_train)
     train_pool = np.sort(order[used:])
   else:
     order = np.random.default_rng(test_seed).permutation(len(test_rows))
     test, _ = _collect(name, task, test_rows, order, random.Random(test_seed),
-                       task_cfg["n_test"], balance)
+                       task_cfg["n_test"], balance,
+                       functools.partial(sources.row_location, task, "test", task_cfg))
   order = train_pool[np.random.default_rng(seed).permutation(len(train_pool))]
   train, used = _collect(name, task, train_rows, order, random.Random(seed),
-                         task_cfg["n_docs"], balance)
+                         task_cfg["n_docs"], balance, in_train)
   val = None
   if task_cfg.get("n_val", 0):
     val, _ = _collect(name, task, train_rows, order[used:], random.Random(f"{seed}-val"),
-                      task_cfg["n_val"], balance)
+                      task_cfg["n_val"], balance, in_train)
   return train, val, test
 
 

@@ -48,6 +48,30 @@ def load_rows(name: str, task: TextTask, split: str, task_cfg: Mapping):
   raise ConfigError(f"task.source={source!r} is unknown; choose from {', '.join(SOURCES)}")
 
 
+def row_location(task: TextTask, split: str, task_cfg: Mapping, index: int | None) -> str:
+  """Where row `index` of a split comes from, for error messages: a file and line, or a
+  dataset and row; with index None, the file or dataset."""
+  source, data_dir = task_cfg["source"], task_cfg.get("data_dir", "")
+  if source == "local" and split in task.local:
+    path = pathlib.Path(data_dir).expanduser() / task.local[split]
+    if index is None:
+      return str(path)
+    return f"{path} line {index + (1 if path.suffix == '.jsonl' else 2)}"  # after a header
+  where = (f"TFDS {task.tfds} {task.splits[split]}" if source == "tfds"
+           else f"{data_dir or task.hub[0]} {task.splits[split]}")
+  return where if index is None else f"{where} row {index}"
+
+
+def _check_not_empty(name: str, path: pathlib.Path) -> None:
+  """An empty or header-only file says so, instead of a parser's exception."""
+  with open(path, encoding="utf-8", errors="replace") as f:
+    lines = [line for _, line in zip(range(2), (l for l in f if l.strip()))]
+  has_header = path.suffix in (".csv", ".tsv")
+  if len(lines) <= int(has_header):
+    raise DataError(f"task {name!r}: {path} has no rows" + (" (only a header)" if lines else
+                                                           " (the file is empty)"))
+
+
 def _datasets():
   import datasets
   datasets.disable_progress_bars()
@@ -80,6 +104,8 @@ def _local(name, task, split, data_dir):
   path = pathlib.Path(data_dir).expanduser() / task.local[split]
   if not path.exists():
     raise DataError(f"task {name!r}: {path} does not exist (task.data_dir={data_dir})")
+  if path.suffix != ".parquet":
+    _check_not_empty(name, path)
   datasets = _datasets()
   builder = _BUILDERS[path.suffix]
   # Plain TSV/CSV releases quote nothing: a quote character is just text.

@@ -43,6 +43,27 @@ class TextTask:
     return [self.format(row, rng) for row in rows]
 
 
+class BadRow(ValueError):
+  """A row whose field holds a value the task cannot use (the caller names the row)."""
+
+
+def _choice(row: Row, field: str, allowed: Sequence[int]) -> int:
+  """An integer-valued label field (bool, int, or text/float holding an integer) that must
+  be one of `allowed`; anything else (0.5, 1.5, "neg") is a BadRow, never truncated."""
+  value = row[field]
+  try:
+    number = float(value)
+  except (TypeError, ValueError):
+    raise BadRow(f"{field} {value!r} is not a number") from None
+  if not number.is_integer() or int(number) not in allowed:
+    raise BadRow(f"{field} {value!r} is not one of {', '.join(map(str, allowed))}")
+  return int(number)
+
+
+def _binary(row: Row, field: str = "label") -> int:
+  return _choice(row, field, (0, 1))
+
+
 def _coin(rng: random.Random) -> int:
   return int(rng.random() < 0.5)
 
@@ -56,7 +77,7 @@ def _true_or_wrong(rng: random.Random, true, wrong: Sequence) -> tuple[object, i
 # ---------------------------------------------------------------- formatters
 
 def _field(name: str):
-  return lambda row, rng: (str(row[name]), int(row["label"]))
+  return lambda row, rng: (str(row[name]), _binary(row))
 
 
 def _sciq(row, rng):
@@ -88,11 +109,11 @@ def _sciq_no_distractors(rows, rng):
 
 
 def _boolq(row, rng):
-  return f"Passage: {row['passage']}\nQuestion: {row['question']}", int(row["answer"])
+  return f"Passage: {row['passage']}\nQuestion: {row['question']}", _binary(row, "answer")
 
 
 def _cosmos_qa(row, rng):
-  true = row[f"answer{int(row['label'])}"]
+  true = row[f"answer{_choice(row, 'label', range(4))}"]
   candidates = [row[f"answer{i}"] for i in range(4)]
   if "None of the above choices ." in true:  # the anchors never show such an answer as true
     answer, label = rng.choice([c for c in candidates if c != true]), 0
@@ -102,7 +123,7 @@ def _cosmos_qa(row, rng):
 
 
 def _amazon_polarity(row, rng):
-  return f"{row['title']} {row['content']}", int(row["label"])
+  return f"{row['title']} {row['content']}", _binary(row)
 
 
 def _anthropic_hh(row, rng):
@@ -112,7 +133,7 @@ def _anthropic_hh(row, rng):
 
 def _anli(row, rng):
   return (f"Premise: {row['premise']}\nHypothesis: {row['hypothesis']}\n\nDoes the premise "
-          "entail the hypothesis?", int(row["label"] == 0))
+          "entail the hypothesis?", int(_choice(row, "label", range(3)) == 0))
 
 
 def _dream(row, rng):
@@ -126,7 +147,7 @@ def _dream(row, rng):
 def _ethics(question: str, with_excuse: bool = False):
   def fmt(row, rng):
     body = f"{row['scenario']}\n\n{row['excuse']}" if with_excuse else row["scenario"]
-    return f"Q: {question}\n\n{body}\n\nA:", int(row["label"])
+    return f"Q: {question}\n\n{body}\n\nA:", _binary(row)
   return fmt
 
 
@@ -141,12 +162,12 @@ def _utilitarianism(row, rng):
 
 def _mc_taco(row, rng):
   return (f"{row['sentence']}\n\nGiven the above, {row['question']} Is the answer "
-          f"{row['answer']}?", int(row["label"]))
+          f"{row['answer']}?", _binary(row))
 
 
 def _hellaswag(row, rng):
-  gold = int(row["label"])
   endings = list(row["endings"])
+  gold = _choice(row, "label", range(len(endings)))
   answer, label = _true_or_wrong(rng, endings[gold],
                                  [e for i, e in enumerate(endings) if i != gold])
   joined = "\n".join(endings)
@@ -156,7 +177,7 @@ def _hellaswag(row, rng):
 
 def _multirc(row, rng):
   return (f"Passage:\n\n{row['paragraph']}\n\nQ: \"{row['question']}\" Is the answer "
-          f"\"{row['answer']}\"?", int(row["label"]))
+          f"\"{row['answer']}\"?", _binary(row))
 
 
 def _openbookqa(row, rng):
@@ -169,20 +190,20 @@ def _openbookqa(row, rng):
 
 def _paws(row, rng):
   return (f"Sent 1: {row['sentence1']}\nSent 2: {row['sentence2']}\n\nQ: Are these sentences "
-          "semantically equivalent?", int(row["label"]))
+          "semantically equivalent?", _binary(row))
 
 
 def _piqa(row, rng):
   label = _coin(rng)
   solutions = [row["sol1"], row["sol2"]]
-  correct = int(row["label"])
+  correct = _binary(row)
   answer = solutions[correct if label else 1 - correct]
   return f"Q: {row['goal']} A: {answer}", label
 
 
 def _quail(row, rng):
-  gold = int(row["correct_answer_id"])
   answers = list(row["answers"])
+  gold = _choice(row, "correct_answer_id", range(len(answers)))
   answer, label = _true_or_wrong(rng, answers[gold],
                                  [a for i, a in enumerate(answers) if i != gold])
   return (f"Passage:\n\n{row['context']}\n\nQ: \"{row['question']}\" Is the answer "
@@ -198,7 +219,7 @@ def _quartz(row, rng):
 
 def _social_i_qa(row, rng):
   answers = [row["answerA"], row["answerB"], row["answerC"]]
-  gold = int(row["label"]) - 1
+  gold = _choice(row, "label", (1, 2, 3)) - 1
   answer, label = _true_or_wrong(rng, answers[gold],
                                  [a for i, a in enumerate(answers) if i != gold])
   return (f"Context:\n{row['context']}\n\nQuestion: \"{row['question']}\"\n\nChoices:\n"
@@ -207,7 +228,7 @@ def _social_i_qa(row, rng):
 
 def _wic(row, rng):
   return (f"Sentence 1:\n{row['sentence1']}\n\nSentence 2:\n{row['sentence2']}\n\nQ: Does "
-          f"\"{row['word']}\" have the same meaning in the above sentences?", int(row["label"]))
+          f"\"{row['word']}\" have the same meaning in the above sentences?", _binary(row))
 
 
 VALIDATION_AS_TEST = {"train": "train", "test": "validation"}

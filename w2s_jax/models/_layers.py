@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -10,6 +11,18 @@ import jax
 import jax.numpy as jnp
 
 INIT = nn.initializers.normal(stddev=0.02)
+
+# Hugging Face's activation names (transformers.activations.ACT2FN) that we implement.
+ACTIVATIONS = {
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu_fast": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
+    "quick_gelu": lambda x: x * jax.nn.sigmoid(1.702 * x),
+    "relu": jax.nn.relu,
+    "silu": jax.nn.silu,
+    "swish": jax.nn.silu,
+}
 
 
 def _logical(init, axes: Sequence[str | None]):

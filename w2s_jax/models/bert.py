@@ -6,7 +6,6 @@ Pool with "first" (the CLS token) or "mean" (sentence-transformers models such a
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Iterator, Mapping
 
 import flax.linen as nn
@@ -15,14 +14,6 @@ import jax.numpy as jnp
 
 from w2s_jax.errors import ConfigError
 from w2s_jax.models import _layers
-
-ACTIVATIONS = {
-    "gelu": functools.partial(jax.nn.gelu, approximate=False),
-    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
-    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
-    "relu": jax.nn.relu,
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
@@ -55,7 +46,8 @@ class Layer(nn.Module):
     h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "mlp_in"))(x)
     h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
-                      **_layers.lora_options(cfg, "mlp_out"))(ACTIVATIONS[cfg.activation](h))
+                      **_layers.lora_options(cfg, "mlp_out"))(
+                          _layers.ACTIVATIONS[cfg.activation](h))
     return _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
 
 
@@ -66,9 +58,9 @@ class Bert(nn.Module):
   @nn.compact
   def __call__(self, input_ids, attention_mask):
     cfg = self.config
-    if cfg.activation not in ACTIVATIONS:
+    if cfg.activation not in _layers.ACTIVATIONS:
       raise ConfigError(f"activation {cfg.activation!r} is not supported; supported: "
-                        f"{', '.join(ACTIVATIONS)}")
+                        f"{', '.join(_layers.ACTIVATIONS)}")
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     length = input_ids.shape[1]
     if length > cfg.max_positions:
@@ -93,6 +85,17 @@ class Bert(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("bert",)
+# HF options this module does not implement: option -> which values it cannot honour.
+UNSUPPORTED_OPTIONS = {
+    "hidden_act": lambda v: v not in _layers.ACTIVATIONS,
+    "position_embedding_type": lambda v: v not in (None, "absolute"),
+    "is_decoder": bool,
+    "add_cross_attention": bool,
+}
+# Tensors a checkpoint may hold that no backbone parameter reads: the pooler and masked-LM
+# heads, the position-id buffer, and key biases (softmax cancels them; see _layers).
+IGNORED_TENSORS = (r"(^|\.)pooler\.", r"^cls\.", r"position_ids$",
+                   r"attention\.self\.key\.bias$")
 
 
 def config_from_hf(hf: Mapping[str, Any], **overrides) -> BertConfig:

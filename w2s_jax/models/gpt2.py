@@ -24,6 +24,7 @@ class GPT2Config:
   n_heads: int = 12
   d_mlp: int = 0  # 0: 4 * d_model
   layer_norm_eps: float = 1e-5
+  activation: str = "gelu_new"  # a name in _layers.ACTIVATIONS
   dtype: str = "float32"  # compute dtype
   param_dtype: str = "float32"
   remat: bool = False
@@ -48,7 +49,7 @@ class Block(nn.Module):
     h = _layers.layer_norm("ln_2", cfg.layer_norm_eps, dtype, pdtype)(x)
     h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "c_fc"))(h)
-    h = jax.nn.gelu(h, approximate=True)  # GPT-2's "gelu_new"
+    h = _layers.ACTIVATIONS[cfg.activation](h)
     h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "c_proj"))(h)
     return x + h
@@ -88,13 +89,24 @@ class GPT2(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("gpt2",)
+# HF options this module does not implement: option -> which values it cannot honour.
+UNSUPPORTED_OPTIONS = {
+    "activation_function": lambda v: v not in _layers.ACTIVATIONS,
+    "scale_attn_by_inverse_layer_idx": bool,
+    "scale_attn_weights": lambda v: v is False,
+    "add_cross_attention": bool,
+}
+# Tensors a checkpoint may hold that no backbone parameter reads: old causal-mask buffers
+# and the LM head (tied to wte).
+IGNORED_TENSORS = (r"\.attn\.(masked_)?bias$", r"^lm_head\.weight$")
 
 
 def config_from_hf(hf: Mapping[str, Any], **overrides) -> GPT2Config:
   return GPT2Config(**{**dict(vocab_size=hf["vocab_size"], n_positions=hf["n_positions"],
                     d_model=hf["n_embd"], n_layers=hf["n_layer"], n_heads=hf["n_head"],
                     d_mlp=hf.get("n_inner") or 0,
-                    layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5)), **overrides})
+                    layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+                    activation=hf.get("activation_function", "gelu_new")), **overrides})
 
 
 def convert_hf(read, cfg: GPT2Config) -> Iterator[tuple[tuple[str, ...], Callable]]:

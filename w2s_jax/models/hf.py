@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import json
 import pathlib
+import re
 from typing import Any, Mapping
 
 import flax.traverse_util
@@ -83,10 +84,22 @@ def family_of(hf_config: Mapping[str, Any], folder) -> Any:
   return FAMILIES[model_type]
 
 
+def check_options(hf_config: Mapping[str, Any], family, folder) -> None:
+  """A config option the family cannot honour would load wrong weights or compute something
+  else without a word: refuse it by name."""
+  refused = [f"{option}={hf_config[option]!r}"
+             for option, cannot in family.UNSUPPORTED_OPTIONS.items()
+             if option in hf_config and cannot(hf_config[option])]
+  if refused:
+    raise CheckpointError(f"checkpoint {folder}: {', '.join(refused)} not implemented for "
+                          f"model_type {hf_config.get('model_type')!r}")
+
+
 def build_backbone(folder: pathlib.Path, **overrides):
   """(Flax backbone module, its config) for the checkpoint in `folder`."""
   hf_config = read_config(folder)
   family = family_of(hf_config, folder)
+  check_options(hf_config, family, folder)
   module, _ = MODULES[family]
   config = family.config_from_hf(hf_config, **overrides)
   return module(config), config
@@ -129,7 +142,8 @@ class SafetensorsFolder:
   def keys(self):
     return self._entries.keys()
 
-  def _resolve(self, name: str) -> str:
+  def resolve(self, name: str) -> str:
+    """The stored name of tensor `name` (wrapper prefixes tolerated)."""
     if name in self._entries:
       return name
     for prefix in PREFIXES:
@@ -140,7 +154,7 @@ class SafetensorsFolder:
     raise CheckpointError(f"checkpoint {self.folder}: tensor {name!r} is missing")
 
   def read(self, name: str) -> np.ndarray:
-    data, info = self._entries[self._resolve(name)]
+    data, info = self._entries[self.resolve(name)]
     begin, end = info["data_offsets"]
     dtype = SAFETENSORS_DTYPES.get(info["dtype"])
     if dtype is None:
@@ -156,8 +170,10 @@ def load_params(folder: pathlib.Path, target: Mapping, **overrides):
   missing tensor or a shape mismatch is a CheckpointError."""
   hf_config = read_config(folder)
   family = family_of(hf_config, folder)
+  check_options(hf_config, family, folder)
   config = family.config_from_hf(hf_config, **overrides)
   tensors = SafetensorsFolder(folder)
+  _check_all_tensors_read(family, hf_config, tensors)
   wanted = {path: spec for path, spec in flax.traverse_util.flatten_dict(dict(target)).items()
             if not path[-1].startswith("lora_")}
   placed = {}
@@ -178,6 +194,38 @@ def load_params(folder: pathlib.Path, target: Mapping, **overrides):
     raise CheckpointError(f"checkpoint {folder}: no weights for {missing[:3]}"
                           f"{' and more' if len(missing) > 3 else ''}")
   return flax.traverse_util.unflatten_dict(placed)
+
+
+class _Named(Exception):
+  """Stops a conversion thunk once it has named the tensor it reads."""
+
+
+def _check_all_tensors_read(family, hf_config, tensors: SafetensorsFolder) -> None:
+  """Every tensor in the checkpoint must be read by some parameter of the full model (or be
+  one the family knows to ignore): an unread tensor (an MLP bias of an option we do not
+  implement) means the model would compute something else. The converter's thunks each
+  read their tensor first, so running them against a reader that records the name and
+  stops lists the names without loading anything."""
+  read = set()
+
+  def record(name):
+    try:
+      read.add(tensors.resolve(name))
+    except CheckpointError:  # absent here (a bare backbone has no LM head): nothing to read
+      pass
+    raise _Named
+
+  for _, thunk in family.convert_hf(record, family.config_from_hf(hf_config)):
+    try:
+      thunk()
+    except _Named:
+      pass
+  unread = sorted(name for name in tensors.keys() if name not in read and
+                  not any(re.search(pattern, name) for pattern in family.IGNORED_TENSORS))
+  if unread:
+    raise CheckpointError(f"checkpoint {tensors.folder}: {len(unread)} tensor(s) that no "
+                          f"parameter reads, e.g. {unread[:3]}: the config has options this "
+                          "converter does not implement")
 
 
 @functools.lru_cache(maxsize=None)

@@ -41,6 +41,8 @@ class LlamaConfig:
   max_positions: int = 8192
   tie_embeddings: bool = False
   attention_bias: bool = False  # Qwen2: biases on q, k and v
+  mlp_bias: bool = False  # biases on gate, up and down
+  activation: str = "silu"  # a name in _layers.ACTIVATIONS
   qk_norm: bool = False  # Qwen3: RMSNorm over each head of q and k
   sliding_window: int = 0  # 0: full causal attention
   sliding_layers: tuple[int, ...] = ()  # layers that use the window; () with a window: all
@@ -142,9 +144,10 @@ class Block(nn.Module):
     x = x + Attention(cfg, name="attn")(h, mask, positions)
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="post_attention_norm")(x)
     def mlp(name, features, axes, h):
-      return _layers.dense(name, features, axes, dtype, False, pdtype,
+      return _layers.dense(name, features, axes, dtype, cfg.mlp_bias, pdtype,
                            **_layers.lora_options(cfg, name))(h)
-    gated = jax.nn.silu(mlp("gate", cfg.d_mlp, ("embed", "mlp"), h)) * mlp(
+    activation = _layers.ACTIVATIONS[cfg.activation]
+    gated = activation(mlp("gate", cfg.d_mlp, ("embed", "mlp"), h)) * mlp(
         "up", cfg.d_mlp, ("embed", "mlp"), h)
     return x + mlp("down", cfg.d_model, ("mlp", "embed"), gated)
 
@@ -188,6 +191,15 @@ class Llama(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+# HF options this module does not implement: option -> which values it cannot honour.
+UNSUPPORTED_OPTIONS = {
+    "hidden_act": lambda v: v not in _layers.ACTIVATIONS,
+    "attn_logit_softcapping": lambda v: v is not None,
+    "final_logit_softcapping": lambda v: v is not None,
+}
+# Tensors a checkpoint may hold that no backbone parameter reads: old RoPE buffers and a
+# saved copy of a tied LM head.
+IGNORED_TENSORS = (r"rotary_emb\.inv_freq$", r"^lm_head\.weight$")
 
 
 def config_from_hf(hf: Mapping[str, Any], **overrides) -> LlamaConfig:
@@ -216,6 +228,7 @@ def config_from_hf(hf: Mapping[str, Any], **overrides) -> LlamaConfig:
       max_positions=hf.get("max_position_embeddings", 8192),
       tie_embeddings=hf.get("tie_word_embeddings", False),
       attention_bias=hf.get("attention_bias", hf.get("model_type") == "qwen2"),
+      mlp_bias=bool(hf.get("mlp_bias", False)), activation=hf.get("hidden_act", "silu"),
       qk_norm=hf.get("model_type") == "qwen3",
       sliding_window=(hf.get("sliding_window") or 0) if use_window else 0,
       sliding_layers=sliding_layers), **overrides})
@@ -253,6 +266,8 @@ def convert_hf(read, cfg: LlamaConfig) -> Iterator[tuple[tuple[str, ...], Callab
     for name in ("gate", "up", "down"):
       yield (ours, name, "kernel"), lambda hf=hf, name=name: read(
           f"{hf}mlp.{name}_proj.weight").T
+      if cfg.mlp_bias:
+        yield (ours, name, "bias"), lambda hf=hf, name=name: read(f"{hf}mlp.{name}_proj.bias")
   yield ("norm", "scale"), lambda: read("model.norm.weight")
   if not cfg.tie_embeddings:
     yield ("lm_head", "kernel"), lambda: read("lm_head.weight").T

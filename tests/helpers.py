@@ -1,0 +1,30 @@
+"""Running the command line from tests."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def cli_env():
+  """One CPU device, as a user's machine (the in-process tests fake eight)."""
+  return {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
+
+
+def cli_command(*args, config="configs/tiny.py"):
+  return [sys.executable, "-m", "w2s_jax.main", f"--config={config}", *args]
+
+
+def run_cli(*args, config="configs/tiny.py", timeout=180):
+  return subprocess.run(cli_command(*args, config=config), cwd=REPO, env=cli_env(),
+                        capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(proc) -> str:
+  """The single stderr line of a run that stopped on a user error (exit status 2)."""
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  lines = [line for line in proc.stderr.splitlines() if " w2s_jax." not in line]  # logs
+  assert len(lines) == 1, proc.stderr[-3000:]
+  return lines[0]

