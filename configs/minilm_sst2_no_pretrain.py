@@ -6,11 +6,8 @@ initialisation of its architecture.
 Without pretraining, the strong model has no knowledge of sentiment beyond its labels.
 """
 
-from configs import minilm_sst2
+from configs import text_no_pretrain
 
 
 def get_config(arg=None):
-  c = minilm_sst2.get_config(arg)
-  c.strong.model.pretrained = False
-  c.mid.model.pretrained = False
-  return c
+  return text_no_pretrain.get_config(f"sst2,{arg}" if arg else "sst2")

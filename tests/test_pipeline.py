@@ -12,7 +12,7 @@ import pytest
 
 from tests import helpers
 from w2s_jax import phases, pipeline
-from w2s_jax.errors import CheckpointError
+from w2s_jax.errors import CheckpointError, Interrupted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_interrupted_phase_leaves_no_finished_folder(tiny_config, monkeypatch):
   def crash(*args, **kwargs):
     raise KeyboardInterrupt
   monkeypatch.setattr(phases, "_train_classifier", crash)
-  with pytest.raises(KeyboardInterrupt):
+  with pytest.raises(Interrupted, match="interrupted in phase weak; rerun the same command"):
     pipeline.run(tiny_config)
   phase_root = pathlib.Path(tiny_config["workdir"]) / "phases"
   assert [p.name for p in phase_root.iterdir() if not p.name.startswith(".")] == []

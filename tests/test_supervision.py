@@ -14,14 +14,19 @@ from w2s_jax.errors import DataError
 METHODS = "xent,xent@s2s2,xent@boot,xent@weak_ensemble,xent@knn_filter"
 
 
+def tiny_cfg():
+  from configs import tiny
+  cfg = tiny.get_config().to_dict()
+  for role in ("strong", "mid"):
+    cfg[role]["pretrain"]["enabled"] = False
+  return cfg
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   """(config, first results, rerun results) of every supervisor kind but files."""
-  from configs import tiny
-  cfg = tiny.get_config().to_dict()
+  cfg = tiny_cfg()
   cfg["workdir"] = str(tmp_path_factory.mktemp("supervision") / "runs")
-  for role in ("strong", "mid"):
-    cfg[role]["pretrain"]["enabled"] = False
   cfg["supervisors"]["weak_ensemble"]["replicas"] = 2
   cfg["student"]["losses"] = METHODS
   return cfg, pipeline.run(cfg), pipeline.run(cfg)
@@ -118,8 +123,8 @@ def bad_file(tmp_path, ctx, edit):
     (lambda rows: rows.append(["999999", "0.5"]), "1 id(s) are not documents of the training "
                                                   "pool, e.g. [999999]"),
 ])
-def test_bad_label_file_is_a_one_line_error_before_any_work(runs, tmp_path, edit, message):
-  cfg, _, _ = runs
+def test_bad_label_file_is_a_one_line_error_before_any_work(tmp_path, edit, message):
+  cfg = tiny_cfg()
   path = bad_file(tmp_path, context(cfg), edit)
   cfg = {**cfg, "workdir": str(tmp_path / "runs"), "student": {"losses": "xent@labels_file"},
          "supervisors": {**cfg["supervisors"], "labels_file": {"kind": "file",
@@ -128,4 +133,5 @@ def test_bad_label_file_is_a_one_line_error_before_any_work(runs, tmp_path, edit
     pipeline.run(cfg)
   assert f"labels file {path}" in str(error.value) and message in str(error.value)
   assert "\n" not in str(error.value)
-  assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+  assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained
+  assert not (tmp_path / "runs" / "results").exists()

@@ -112,6 +112,10 @@ def validate(cfg: Mapping) -> None:
     _positive(cfg, key if key == "eval_batch_size" else f"task.{key}")
   if data.is_text(cfg["task"]):
     task = cfg["task"]
+    if "source" not in task:
+      raise ConfigError(f"task.name={task['name']!r} is a text task, and this config's task "
+                        f"section is the synthetic one's; start from "
+                        f"--config=configs/text.py:{task['name']}")
     if task.get("source") not in sources.SOURCES:
       raise ConfigError(f"task.source={task.get('source')!r} is unknown; choose from "
                         f"{', '.join(sources.SOURCES)}")

@@ -3,24 +3,28 @@ r"""Runs a weak-to-strong experiment from a config file.
   python -m w2s_jax.main --config=configs/default.py
   python -m w2s_jax.main --config=configs/default.py --config.student.losses=xent,logconf
   python -m w2s_jax.main --config=configs/default.py --seeds=0,1,2   # mean ± std over seeds
+  python -m w2s_jax.main --config=configs/text.py:sst2 --config.task.data_dir=DATA
+  python -m w2s_jax.main --config=configs/default.py --help          # every config key
 
-On a TPU pod or a multi-node GPU cluster, run one process per host with --distributed
-(see launch/).
+A config file's docstring starts with the commands that run it; `path.py:arg` passes an
+argument to its get_config. Any key can be overridden as --config.<key>=<value>. On a TPU pod
+or a multi-node GPU cluster, run one process per host with --distributed (see launch/).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import pathlib
 import signal
 import sys
 
 import jax
 from absl import app, flags
-from ml_collections import config_flags
+from ml_collections import config_dict, config_flags
 
 from w2s_jax import pipeline, report, train
-from w2s_jax.errors import W2SError
+from w2s_jax.errors import ConfigError, W2SError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -29,6 +33,8 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "TPU pods and multi-node GPU clusters (addresses come from the environment).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Run these seeds (overrides config.seed) and print "
                            "the mean and spread over them.")
+
+DEFAULT_CONFIG = "configs/default.py"
 
 
 def main(argv):
@@ -43,7 +49,7 @@ def main(argv):
   try:
     seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else [cfg["seed"]]
   except ValueError:
-    raise W2SError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2")
+    raise ConfigError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2")
   runs = []
   for seed in seeds:
     result = pipeline.run({**cfg, "seed": seed})
@@ -51,6 +57,9 @@ def main(argv):
     runs.append(result)
   if len(runs) > 1:
     print(report.seeds_table(runs))
+  if "results_file" in runs[-1]:
+    print(f"results: {', '.join(r['results_file'] for r in runs)}")
+    print(f"figures: {', '.join(str(pathlib.Path(r['results_file']).parent / 'curves.png') for r in runs)}")
 
 
 def _on_signal(signum, frame):
@@ -66,6 +75,9 @@ def run():
   for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, _on_signal)
   try:
+    if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
+      print(usage(sys.argv))
+      sys.exit(0)
     app.run(main, flags_parser=_parse_flags)
   except W2SError as e:
     print(f"error: {e}", file=sys.stderr)
@@ -76,32 +88,52 @@ def run():
     sys.exit(2)
 
 
+def _config_arg(argv) -> str | None:
+  values = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+  return values[-1] if values else None
+
+
+def load_config(spec: str) -> config_dict.ConfigDict:
+  """The ConfigDict of "path.py" or "path.py:arg"; a missing or broken file is a ConfigError
+  in one line."""
+  path, _, arg = spec.partition(":")
+  shipped = ", ".join(sorted(p.name for p in pathlib.Path("configs").glob("*.py")
+                             if p.stem != "__init__"))
+  if not pathlib.Path(path).is_file():
+    raise ConfigError(f"config file {path} does not exist" +
+                      (f"; configs/ has {shipped}" if shipped else ""))
+  try:
+    module_spec = importlib.util.spec_from_file_location("_w2s_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg or None)
+  except Exception as e:  # the user's file: any error, said in one line
+    message = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    raise ConfigError(f"config {spec}: {type(e).__name__}: {message}") from None
+
+
 def _parse_flags(argv):
+  spec = _config_arg(argv)
   try:
-    return flags.FLAGS(argv)
-  except flags.Error as e:  # malformed values, unknown flags
-    message = str(e).splitlines()[0]
-  except (AttributeError, KeyError) as e:  # config_flags' way of saying "no such key"
-    message = _unknown_key_message(argv) or f"unknown config key {e}"
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+    if spec is None:
+      raise ConfigError(f"no config: give --config={DEFAULT_CONFIG} (the offline default) or "
+                        "another file in configs/ (--help lists its keys)")
+    config = load_config(spec)  # errors here are clearer than config_flags' deferred ones
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as e:  # malformed values, unknown flags
+      raise ConfigError(str(e).splitlines()[0]) from None
+    except (AttributeError, KeyError) as e:  # config_flags' way of saying "no such key"
+      raise ConfigError(_unknown_key_message(argv, config) or f"unknown config key {e}") from None
+  except ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
 
 
-def _unknown_key_message(argv) -> str | None:
+def _unknown_key_message(argv, config) -> str | None:
   """Names the override whose key the config lacks, and the keys it could have meant."""
-  paths = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
-  config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-  if config_arg is None:
-    return None
-  path, _, arg = config_arg.partition(":")
-  try:
-    spec = importlib.util.spec_from_file_location("_w2s_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(arg or None)
-  except Exception:  # the config itself is broken: let the generic message stand
-    return None
-  for dotted in paths:
+  for dotted in (a[len("--config."):].split("=", 1)[0] for a in argv
+                 if a.startswith("--config.")):
     node = config
     for depth, key in enumerate(dotted.split(".")):
       if not hasattr(node, "keys") or key not in node:
@@ -110,6 +142,35 @@ def _unknown_key_message(argv) -> str | None:
         return f"--config.{dotted}: {parent} has no key {key!r}; it has {choices}"
       node = node[key]
   return None
+
+
+def config_keys(config, prefix: str = "") -> list[str]:
+  """Every leaf of a config as "key = value", dotted."""
+  lines = []
+  for key in sorted(config.keys()):
+    value = config[key]
+    if hasattr(value, "keys"):
+      lines += config_keys(value, f"{prefix}{key}.")
+    else:
+      lines.append(f"{prefix}{key} = {value!r}")
+  return lines
+
+
+def usage(argv) -> str:
+  """The module's help, the flags, and every key of the config (--config or the default)."""
+  spec = _config_arg(argv) or DEFAULT_CONFIG
+  lines = [__doc__.strip(), "", "flags:",
+           "  --config=PATH[:ARG]  the experiment config file (default shown below: "
+           f"{DEFAULT_CONFIG})",
+           f"  --seeds=0,1,2       {flags.FLAGS['seeds'].help}",
+           f"  --distributed       {flags.FLAGS['distributed'].help}", ""]
+  try:
+    keys = config_keys(load_config(spec))
+    lines += [f"config keys of {spec} (override any as --config.<key>=<value>):",
+              *(f"  {line}" for line in keys)]
+  except ConfigError as e:
+    lines.append(f"(cannot list the config keys: {e})")
+  return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,15 @@ from w2s_jax.errors import W2SError
 
 
 def list_tasks() -> str:
-  lines = [f"{'name':<24}{'hub':<40}{'test split':<12}{'tfds':<20}local files"]
-  lines.append(f"{'latent_topics':<24}{'(generated offline, the default task)':<40}")
+  rows = [("latent_topics", "(generated offline, the default task)", "", "", "")]
   for name, task in text_tasks.TASKS.items():
-    hub = " ".join(task.hub)
     local = ", ".join(task.local.values()) or "-"
-    lines.append(f"{name:<24}{hub:<40}{task.splits['test']:<12}{task.tfds or '-':<20}{local}"
-                 + (f"  ({task.note})" if task.note else ""))
-  return "\n".join(lines)
+    rows.append((name, " ".join(task.hub), task.splits["test"], task.tfds or "-",
+                 local + (f"  ({task.note})" if task.note else "")))
+  header = ("name", "hub", "test split", "tfds", "local files")
+  widths = [max(len(row[i]) for row in [header, *rows]) + 2 for i in range(4)]
+  return "\n".join("".join(cell.ljust(width) for cell, width in zip(row, widths)) + row[4]
+                   for row in [header, *rows]).rstrip()
 
 
 def show(name: str, source: str, data_dir: str, n: int, seed: int) -> str:

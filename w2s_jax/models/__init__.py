@@ -20,7 +20,7 @@ from w2s_jax.models.llama import Llama, LlamaConfig
 
 ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
                  "bert": (Bert, BertConfig)}
-# n_layers on a checkpoint keeps only its first layers: a truncated model.
+# n_layers on a checkpoint keeps only its first layers: a truncated model (0: all of them).
 OVERRIDABLE = ("dtype", "param_dtype", "remat", "n_layers", "lora_rank", "lora_alpha",
                "lora_targets")
 CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", *OVERRIDABLE)
@@ -42,7 +42,10 @@ def _config_fields(fields: Mapping[str, Any]) -> dict:
 
 
 def _overrides(model_cfg):
-  return _config_fields({k: model_cfg[k] for k in OVERRIDABLE if k in model_cfg})
+  given = {k: model_cfg[k] for k in OVERRIDABLE if k in model_cfg}
+  if not given.get("n_layers"):
+    given.pop("n_layers", None)
+  return _config_fields(given)
 
 
 def is_trainable(path: Sequence[str], *, linear_probe: bool, lora: bool) -> bool:
