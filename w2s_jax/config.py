@@ -25,6 +25,15 @@ def stable_hash(obj: Any, length: int = 12) -> str:
   return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+# Where, on how many devices and with what logging a run ran does not change what it computed.
+NOT_IN_RESULTS_KEY = ("workdir", "mesh", "eval_batch_size", "logging")
+
+
+def results_hash(cfg: Mapping) -> str:
+  """The folder name of a run's results: <workdir>/results/<hash>/."""
+  return stable_hash({k: v for k, v in cfg.items() if k not in NOT_IN_RESULTS_KEY})
+
+
 DEFAULT_SUPERVISOR = "weak"
 
 

@@ -37,15 +37,20 @@ _SEEDS = flags.DEFINE_list("seeds", None, "Run these seeds (overrides config.see
 DEFAULT_CONFIG = "configs/default.py"
 
 
-def main(argv):
-  del argv
+def setup() -> dict:
+  """Logging, jax.distributed when asked for; returns the config as a plain dict."""
   logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
                       force=True)
   logging.getLogger("w2s_jax").setLevel(logging.INFO)
   logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every read at INFO
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  cfg = _CONFIG.value.to_dict()
+  return _CONFIG.value.to_dict()
+
+
+def main(argv):
+  del argv
+  cfg = setup()
   try:
     seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else [cfg["seed"]]
   except ValueError:
@@ -70,15 +75,15 @@ def _on_signal(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def run():
+def run(main_fn=main, doc: str = __doc__):
   """Console entry point: user errors end in one line on stderr and exit status 2."""
   for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, _on_signal)
   try:
     if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in sys.argv[1:]):
-      print(usage(sys.argv))
+      print(usage(sys.argv, doc))
       sys.exit(0)
-    app.run(main, flags_parser=_parse_flags)
+    app.run(main_fn, flags_parser=_parse_flags)
   except W2SError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -156,10 +161,10 @@ def config_keys(config, prefix: str = "") -> list[str]:
   return lines
 
 
-def usage(argv) -> str:
+def usage(argv, doc: str = __doc__) -> str:
   """The module's help, the flags, and every key of the config (--config or the default)."""
   spec = _config_arg(argv) or DEFAULT_CONFIG
-  lines = [__doc__.strip(), "", "flags:",
+  lines = [doc.strip(), "", "flags:",
            "  --config=PATH[:ARG]  the experiment config file (default shown below: "
            f"{DEFAULT_CONFIG})",
            f"  --seeds=0,1,2       {flags.FLAGS['seeds'].help}",

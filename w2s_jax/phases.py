@@ -32,7 +32,7 @@ import optax
 from jax.experimental import multihost_utils
 
 from w2s_jax import checkpoints, config as config_lib, data, losses, metrics, models, sharding
-from w2s_jax import pretrain, train
+from w2s_jax import pretrain, tracking, train
 from w2s_jax.data import batching, tokenize
 from w2s_jax.errors import CheckpointError, ConfigError, DataError, Interrupted
 
@@ -233,6 +233,14 @@ def _compute_phase(ctx, name, key, phase_dir, compute) -> pathlib.Path:
   return phase_dir
 
 
+def tracker(ctx: Context, name: str, out: pathlib.Path, total_steps: int, schedule=None):
+  """The training-curve tracker of the phase being computed in `out` (its .partial folder):
+  TensorBoard events go to <workdir>/tensorboard/<phase folder>."""
+  folder = out.name.removeprefix(".").removesuffix(".partial")
+  return tracking.Tracker(name, total_steps, logdir=ctx.workdir / "tensorboard" / folder,
+                          settings=ctx.cfg.get("logging"), learning_rate=schedule)
+
+
 def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
   try:
     with np.load(path) as f:
@@ -262,9 +270,11 @@ def pretrain_phase(ctx: Context, role: str) -> pathlib.Path:
   def compute(out: pathlib.Path):
     n_docs = pretrain_cfg["steps"] * pretrain_cfg["batch_size"]
     docs = data.pretraining_documents(cfg["task"], n_docs, pretrain_cfg["seed"])
-    params, history = pretrain.pretrain_backbone(model_config(cfg, role), pretrain_cfg, docs,
-                                                 ctx.mesh, out / CHECKPOINTS_DIR,
-                                                 desc=f"pretrain:{role}")
+    name = "pretrain" if role == "strong" else f"pretrain:{role}"
+    schedule = train.learning_rate_schedule(pretrain_cfg, pretrain_cfg["steps"])
+    params, history = pretrain.pretrain_backbone(
+        model_config(cfg, role), pretrain_cfg, docs, ctx.mesh, out / CHECKPOINTS_DIR,
+        desc=name, tracker=tracker(ctx, name, out, pretrain_cfg["steps"], schedule))
     checkpoints.save_params(out / "backbone", params)
     return {"history": history, "n_docs": n_docs}
 
@@ -359,7 +369,9 @@ def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.
       select_best=train_cfg.get("select_best", False),
       patience=train_cfg.get("early_stop_patience", 0), checkpoints=ckpt,
       max_loss_ratio=train_cfg.get("max_loss_ratio", 0.0),
-      remedy=f"lower {role}.train.lr")
+      remedy=f"lower {role}.train.lr",
+      tracker=tracker(ctx, name, out, total_steps,
+                      train.learning_rate_schedule(train_cfg, total_steps)))
   if train_cfg.get("save_weights", False):
     checkpoints.save_params(out / "weights", state["params"])
   logits = {split: logits_on(state["params"], split) for split in ctx.eval_splits}

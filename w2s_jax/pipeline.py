@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from w2s_jax import checkpoints, config as config_lib, data, metrics, phases, sharding
+from w2s_jax import checkpoints, config as config_lib, data, metrics, models, phases, sharding
 from w2s_jax import supervision
 from w2s_jax.errors import ConfigError
 
@@ -38,6 +38,21 @@ def _check_batch_sizes(cfg, mesh) -> None:
     if size % ways:
       raise ConfigError(f"{key}={size} does not split over the {ways} data-parallel devices "
                         "(mesh data x fsdp); use a multiple of it")
+
+
+def model_name(cfg: Mapping, role: str) -> str:
+  """A role's model as tables and figures name it: names.<role> when the config gives one
+  (a sweep's size), else its checkpoint or architecture."""
+  given = cfg.get("names", {}).get(role)
+  if given:
+    return given
+  model = cfg[role]["model"]
+  if models.is_checkpoint(model):
+    name = model.get("name") or pathlib.Path(model["checkpoint"]).name
+    name += f"-L{model['n_layers']}" if model.get("n_layers") else ""
+    return name + ("" if model.get("pretrained", True) else "-random")
+  name = f"{model['arch']}-{model['n_layers']}L-d{model['d_model']}"
+  return name + ("-pretrained" if phases.pretraining(cfg, role) else "")
 
 
 def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
@@ -122,11 +137,10 @@ def run(cfg: Mapping[str, Any]) -> dict:
                       if m["pgr"] is not None else None)
     students[name] = m
 
-  # Where and on how many devices it ran does not change what was computed.
-  config_hash = config_lib.stable_hash(
-      {k: v for k, v in cfg.items() if k not in ("workdir", "mesh", "eval_batch_size")})
+  config_hash = config_lib.results_hash(cfg)
   results = {
       "config_hash": config_hash, "seed": cfg["seed"], "task": cfg["task"]["name"],
+      "names": {role: model_name(cfg, role) for role in ("weak", "strong")},
       "weak": weak_m, "ceiling": ceiling_m, "students": students,
       "supervisors": supervisor_info,
       "weak_label_accuracy": supervisor_info["weak"]["label_accuracy_B"],
@@ -138,6 +152,9 @@ def run(cfg: Mapping[str, Any]) -> dict:
   if jax.process_index() == 0:
     out = ctx.workdir / "results" / config_hash
     checkpoints.write_json(out / "config.json", cfg)
-    checkpoints.write_json(out / "results.json", results)
+    checkpoints.write_json(out / "results.json", {**results, "results_file":
+                                                  str(out / "results.json")})
     results["results_file"] = str(out / "results.json")
+    from w2s_jax import figures  # matplotlib: 0.5 s to import, needed only here
+    figures.training_curves(results, out / "curves.png")
   return results

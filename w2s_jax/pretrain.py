@@ -14,7 +14,7 @@ from w2s_jax.data import batching
 
 def pretrain_backbone(model_cfg: Mapping, pretrain_cfg: Mapping,
                       documents: Mapping[str, np.ndarray], mesh, checkpoint_dir: pathlib.Path,
-                      rules=sharding.RULES, desc: str = "pretrain"):
+                      rules=sharding.RULES, desc: str = "pretrain", tracker=None):
   """Trains a language model on `documents` for pretrain_cfg["steps"] steps, with mid-phase
   checkpoints in `checkpoint_dir` (resuming from the latest).
 
@@ -40,5 +40,5 @@ def pretrain_backbone(model_cfg: Mapping, pretrain_cfg: Mapping,
                              log_every=pretrain_cfg.get("log_every", 100), desc=desc,
                              checkpoints=ckpt,
                              max_loss_ratio=pretrain_cfg.get("max_loss_ratio", 0.0),
-                             remedy="lower the pretrain section's lr")
+                             remedy="lower the pretrain section's lr", tracker=tracker)
   return state["params"]["backbone"], fit_log["history"]

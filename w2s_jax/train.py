@@ -42,18 +42,22 @@ def trainable_mask(params, trainable: Callable[[tuple[str, ...]], bool]):
   return jax.tree_util.tree_map_with_path(lambda p, _: trainable(_path_names(p)), params)
 
 
-def make_optimizer(train_cfg: Mapping, total_steps: int, *,
-                   trainable: Callable[[tuple[str, ...]], bool] | None = None
-                   ) -> optax.GradientTransformation:
-  """Adam(W) with cosine decay to 0 after an optional linear warmup. Parameters for which
-  `trainable(path)` is False get no updates and no optimizer state."""
+def learning_rate_schedule(train_cfg: Mapping, total_steps: int) -> optax.Schedule:
+  """Cosine decay to 0 after an optional linear warmup."""
   lr, warmup = train_cfg["lr"], int(train_cfg.get("warmup_steps", 0))
   total_steps = max(total_steps, 1)
   if warmup > 0:
-    schedule = optax.warmup_cosine_decay_schedule(0.0, lr, min(warmup, total_steps),
-                                                  total_steps, end_value=0.0)
-  else:
-    schedule = optax.cosine_decay_schedule(lr, total_steps, alpha=0.0)
+    return optax.warmup_cosine_decay_schedule(0.0, lr, min(warmup, total_steps), total_steps,
+                                              end_value=0.0)
+  return optax.cosine_decay_schedule(lr, total_steps, alpha=0.0)
+
+
+def make_optimizer(train_cfg: Mapping, total_steps: int, *,
+                   trainable: Callable[[tuple[str, ...]], bool] | None = None
+                   ) -> optax.GradientTransformation:
+  """Adam(W) on learning_rate_schedule. Parameters for which `trainable(path)` is False get
+  no updates and no optimizer state."""
+  schedule = learning_rate_schedule(train_cfg, total_steps)
   tx = optax.adamw(schedule, b1=train_cfg.get("b1", 0.9), b2=train_cfg.get("b2", 0.999),
                    weight_decay=train_cfg.get("weight_decay", 0.0))
   clip = train_cfg.get("max_grad_norm", 0.0)
@@ -234,7 +238,8 @@ def request_stop() -> bool:
 def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_every: int = 25,
         desc: str = "train", validate: Callable[[Any], float] | None = None,
         validate_every: int = 0, select_best: bool = False, patience: int = 0,
-        checkpoints=None, max_loss_ratio: float = 0.0, remedy: str = "lower the learning rate"):
+        checkpoints=None, max_loss_ratio: float = 0.0, remedy: str = "lower the learning rate",
+        tracker=None):
   """Runs train_step over the batches (a resumable grain iterator when checkpointing).
 
   The loss is read back at step 1 and every `log_every` steps, so the host does not stall
@@ -248,7 +253,8 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
 
   With `checkpoints` (checkpoints.TrainCheckpoints), training resumes from the latest one
   when there is one (`state` may then be None) and saves as they are due; a stop request
-  (request_stop) saves one and raises Interrupted.
+  (request_stop) saves one and raises Interrupted. A `tracker` (tracking.Tracker) receives
+  the logged scalars and is told of every step.
 
   Returns (state, log): log = {"history": [{step, loss, grad_norm}], "validation":
   [{step, score}], "best_step": step of the returned params' score or None, "stopped_at":
@@ -276,13 +282,19 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
       if step == 1 or step % log_every == 0 or step == total_steps:
         loss = float(metrics["loss"])
         _check_loss(loss, record, step, total_steps, desc, max_loss_ratio, remedy)
-        record["history"].append({"step": step, "loss": loss,
-                                  "grad_norm": float(metrics["grad_norm"])})
+        logged = {"loss": loss, "grad_norm": float(metrics["grad_norm"])}
+        record["history"].append({"step": step, **logged})
         bar.set_postfix(loss=f"{loss:.4f}")
+        if tracker is not None:
+          tracker.scalars(step, logged)
+      if tracker is not None:
+        tracker.step(step, record["history"][-1]["loss"] if record["history"] else None)
       if validate is not None and validate_every and (step % validate_every == 0
                                                       or step == total_steps):
         score = float(validate(state["params"]))
         record["validation"].append({"step": step, "score": score})
+        if tracker is not None:
+          tracker.scalars(step, {"validation_auroc": score})
         if math.isfinite(score) and (record["best_score"] is None
                                      or score > record["best_score"]):
           record.update(best_score=score, best_step=step, since_best=0)
@@ -305,6 +317,8 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
     bar.close()
     if checkpoints is not None:
       checkpoints.close()
+    if tracker is not None:
+      tracker.close()
   if record["history"]:
     log.info("%s: %d steps, final loss %.4f", desc, record["history"][-1]["step"],
              record["history"][-1]["loss"])

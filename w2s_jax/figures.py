@@ -1,0 +1,114 @@
+"""PNG figures with matplotlib (Agg: no display needed): the W2S paper's accuracy against
+ceiling accuracy, PGR per method, and a run's training curves."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+
+def _grid(n: int, width: float = 4.0, height: float = 3.2):
+  cols = min(n, 4)
+  rows = math.ceil(n / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+  for ax in axes.flat[n:]:
+    ax.axis("off")
+  return fig, list(axes.flat)
+
+
+def _save(fig, path: pathlib.Path) -> pathlib.Path:
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
+def accuracy_vs_ceiling(rows: Sequence[dict], path: pathlib.Path, title: str):
+  """Per method: student test accuracy against the strong ceiling's, one line per weak
+  model through its strong students (the W2S paper's figure); the weak model's own accuracy
+  dotted, y = x dashed."""
+  methods = list(dict.fromkeys(r["method"] for r in rows))
+  fig, axes = _grid(len(methods))
+  weak_models = list(dict.fromkeys(r["weak"] for r in rows))
+  colors = {w: plt.cm.viridis(i / max(len(weak_models) - 1, 1))
+            for i, w in enumerate(weak_models)}
+  for ax, method in zip(axes, methods):
+    for weak in weak_models:
+      points = sorted((r["ceiling_accuracy"], r["student_accuracy"], r["student_accuracy_std"])
+                      for r in rows if r["method"] == method and r["weak"] == weak)
+      if not points:
+        continue
+      x, y, err = zip(*points)
+      ax.errorbar(x, y, yerr=err, marker="o", color=colors[weak], label=f"weak {weak}")
+      weak_acc = next(r["weak_accuracy"] for r in rows if r["weak"] == weak)
+      ax.axhline(weak_acc, color=colors[weak], linestyle=":", linewidth=1)
+    low = min(min(r["weak_accuracy"], r["student_accuracy"]) for r in rows) - 0.02
+    high = max(r["ceiling_accuracy"] for r in rows) + 0.02
+    ax.plot([low, high], [low, high], "k--", linewidth=0.8)
+    ax.set(title=method, xlabel="strong ceiling accuracy", ylabel="student accuracy")
+    ax.legend(fontsize=7)
+  fig.suptitle(title)
+  return _save(fig, path)
+
+
+def pgr_per_method(rows: Sequence[dict], path: pathlib.Path, title: str):
+  """Per (weak, strong) pair: mean PGR of each method with its 95% interval."""
+  pairs = list(dict.fromkeys((r["weak"], r["strong"]) for r in rows))
+  fig, axes = _grid(len(pairs), width=max(4.0, 0.45 * len(rows) / len(pairs) + 2))
+  for ax, (weak, strong) in zip(axes, pairs):
+    chosen = [r for r in rows if (r["weak"], r["strong"]) == (weak, strong)]
+    means = [r["pgr_mean"] if r["pgr_mean"] is not None else math.nan for r in chosen]
+    errors = [[m - r["pgr_ci95"][0] if r["pgr_ci95"] else 0 for m, r in zip(means, chosen)],
+              [r["pgr_ci95"][1] - m if r["pgr_ci95"] else 0 for m, r in zip(means, chosen)]]
+    ax.bar(range(len(chosen)), means, yerr=errors, capsize=3, color="tab:blue")
+    ax.set_xticks(range(len(chosen)), [r["method"] for r in chosen], rotation=60, ha="right",
+                  fontsize=7)
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.axhline(1, color="k", linestyle="--", linewidth=0.8)
+    ax.set(title=f"{weak} -> {strong}", ylabel="PGR (mean, 95% CI)")
+  fig.suptitle(title)
+  return _save(fig, path)
+
+
+def report_figures(rows: Sequence[dict], out: pathlib.Path) -> list[pathlib.Path]:
+  """Both figures for each task and setting of the rows."""
+  paths = []
+  groups = dict.fromkeys((r["task"], r["differs"]) for r in rows)
+  for i, (task, differs) in enumerate(groups):
+    chosen = [r for r in rows if (r["task"], r["differs"]) == (task, differs)]
+    suffix = f"{task}" + (f"_{i}" if len(groups) > 1 else "")
+    title = task + (f" ({differs})" if differs else "")
+    paths.append(accuracy_vs_ceiling(chosen, out / f"accuracy_vs_ceiling_{suffix}.png", title))
+    paths.append(pgr_per_method(chosen, out / f"pgr_{suffix}.png", title))
+  return paths
+
+
+def training_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
+  """A run's training loss per phase (pretraining, weak, ceiling, each student) against the
+  step, read from the phases' records; validation AUROC where it was measured."""
+  phases = []
+  for name, info in results["phases"].items():
+    record = pathlib.Path(info["dir"]) / "phase.json"
+    if record.exists():
+      phases.append((name, json.loads(record.read_text())))
+  phases = [(n, p) for n, p in phases if p.get("history")]
+  fig, axes = _grid(max(len(phases), 1), width=3.6, height=2.8)
+  for ax, (name, phase) in zip(axes, phases):
+    steps = [h["step"] for h in phase["history"]]
+    ax.plot(steps, [h["loss"] for h in phase["history"]], label="train loss")
+    if phase.get("validation"):
+      twin = ax.twinx()
+      twin.plot([v["step"] for v in phase["validation"]],
+                [v["score"] for v in phase["validation"]], color="tab:orange", label="val AUROC")
+      twin.set_ylabel("val AUROC", fontsize=7)
+    ax.set(title=name, xlabel="step", ylabel="loss")
+    ax.title.set_fontsize(8)
+  fig.suptitle(f"{results['task']} seed {results['seed']} ({results['config_hash']})")
+  return _save(fig, path)
