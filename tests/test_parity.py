@@ -35,9 +35,9 @@ def save(model, tmp_path, **kwargs):
   return tmp_path
 
 
-def load_ours(folder, mesh=None, lm=False):
+def load_ours(folder, mesh=None, lm=False, **overrides):
   mesh = mesh or sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
-  section = {"checkpoint": str(folder)}
+  section = {"checkpoint": str(folder), **overrides}
   backbone = models.build_backbone(section)
   module = models.LanguageModel(backbone) if lm else backbone
   ids, mask = batch()
@@ -46,16 +46,16 @@ def load_ours(folder, mesh=None, lm=False):
   import flax.linen as nn
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         nn.meta.unbox(boxed), shardings)
-  params = hf.load_params(folder, target["backbone"] if lm else target)
+  params = hf.load_params(folder, target["backbone"] if lm else target, **overrides)
   return module, ({"backbone": params} if lm else params)
 
 
-def compare_hidden(torch_model, folder):
+def compare_hidden(torch_model, folder, **overrides):
   ids, mask = batch()
   with torch.no_grad():
     expected = torch_model(input_ids=torch.tensor(ids),
                            attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
-  module, params = load_ours(folder)
+  module, params = load_ours(folder, **overrides)
   ours = np.asarray(module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask)))
   real = mask.astype(bool)
   np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
@@ -181,3 +181,22 @@ def test_tensor_that_no_parameter_reads_is_refused(tmp_path):
             folder / "model.safetensors")
   with pytest.raises(CheckpointError, match="\\['model.extra.weight'\\]"):
     load_ours(folder)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_checkpoints_convert_to_layers_under_scan(tmp_path, family):
+  torch.manual_seed(0)
+  if family == "gpt2":
+    model = transformers.GPT2Model(transformers.GPT2Config(vocab_size=99, n_positions=16,
+                                                           n_embd=32, n_layer=2, n_head=4))
+  elif family == "llama":
+    model = transformers.LlamaModel(transformers.LlamaConfig(**SMALL, num_key_value_heads=2))
+  else:
+    model = transformers.BertModel(transformers.BertConfig(**SMALL), add_pooling_layer=False)
+  folder = save(model, tmp_path)
+  mesh = sharding.make_mesh({"fsdp": 4, "tensor": 2})  # stacked layers sharded as well
+  module, params = load_ours(folder, mesh=mesh, scan_layers=True)
+  stacked = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+             if "blocks" in jax.tree_util.keystr(path) or "'layers'" in jax.tree_util.keystr(path)]
+  assert stacked and all(leaf.shape[0] == 2 for leaf in stacked)
+  compare_hidden(model, folder, scan_layers=True)

@@ -24,8 +24,10 @@ RULES: tuple[tuple[str, Any], ...] = (
     ("embed", "fsdp"),
     ("vocab", "tensor"),
     ("heads", "tensor"),
+    ("kv_heads", "tensor"),  # grouped-query attention's key/value heads
     ("mlp", "tensor"),
     ("kv", None),
+    ("layers", None),  # the stacked axis of layers under nn.scan
     ("pos", None),
     ("norm", None),
     ("classes", None),

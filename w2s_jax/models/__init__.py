@@ -21,8 +21,8 @@ from w2s_jax.models.llama import Llama, LlamaConfig
 ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
                  "bert": (Bert, BertConfig)}
 # n_layers on a checkpoint keeps only its first layers: a truncated model (0: all of them).
-OVERRIDABLE = ("dtype", "param_dtype", "remat", "n_layers", "lora_rank", "lora_alpha",
-               "lora_targets")
+OVERRIDABLE = ("dtype", "param_dtype", "remat", "remat_policy", "scan_layers", "n_layers",
+               "lora_rank", "lora_alpha", "lora_targets")
 CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", *OVERRIDABLE)
 
 

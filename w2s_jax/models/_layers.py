@@ -25,6 +25,40 @@ ACTIVATIONS = {
 }
 
 
+# What a rematerialised layer keeps from its forward pass (the rest is recomputed in the
+# backward pass): "full" keeps nothing but the layer's input.
+REMAT_POLICIES = {
+    "full": None,
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_no_batch": jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+    "everything": jax.checkpoint_policies.everything_saveable,
+}
+
+
+def layer_class(block_cls, config):
+  """The block module as the config runs it: rematerialised with its policy when
+  config.remat (prevent_cse off under scan, where the loop already keeps XLA from merging
+  the recomputation back)."""
+  if not config.remat:
+    return block_cls
+  if config.remat_policy not in REMAT_POLICIES:
+    raise ValueError(f"remat_policy {config.remat_policy!r} is unknown; choose from "
+                     f"{', '.join(REMAT_POLICIES)}")
+  return nn.remat(block_cls, policy=REMAT_POLICIES[config.remat_policy],
+                  prevent_cse=not config.scan_layers)
+
+
+def scanned(block_cls, config, length: int, n_broadcast: int, n_scanned: int = 0):
+  """`length` copies of a block applied in sequence by one nn.scan: parameters stacked on a
+  leading "layers" axis, one compiled body, so compile time stays flat in depth. The block's
+  __call__(x, *broadcast, *per_layer) returns (x, None); per-layer inputs are sliced along
+  their leading axis."""
+  return nn.scan(layer_class(block_cls, config), variable_axes={"params": 0},
+                 split_rngs={"params": True},
+                 in_axes=(nn.broadcast,) * n_broadcast + (0,) * n_scanned, length=length,
+                 metadata_params={nn.PARTITION_NAME: "layers"})
+
+
 def _logical(init, axes: Sequence[str | None]):
   return nn.with_logical_partitioning(init, tuple(axes))
 

@@ -29,6 +29,8 @@ class BertConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   remat: bool = False
+  remat_policy: str = "full"  # a name in _layers.REMAT_POLICIES
+  scan_layers: bool = False  # layers under nn.scan ("layers", stacked) instead of layer_<i>
   lora_rank: int = 0  # > 0: low-rank adapters on the layer projections (lora_targets)
   lora_alpha: float = 16.0
   lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, mlp_in, mlp_out
@@ -48,7 +50,8 @@ class Layer(nn.Module):
     h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "mlp_out"))(
                           _layers.ACTIVATIONS[cfg.activation](h))
-    return _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
+    out = _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
+    return (out, None) if cfg.scan_layers else out
 
 
 class Bert(nn.Module):
@@ -72,7 +75,10 @@ class Bert(nn.Module):
                          pdtype)(jnp.zeros_like(input_ids)))
     x = _layers.layer_norm("embed_ln", cfg.layer_norm_eps, dtype, pdtype)(x.astype(dtype))
     mask = _layers.padding_mask(attention_mask)
-    layer = nn.remat(Layer) if cfg.remat else Layer
+    if cfg.scan_layers:
+      x, _ = _layers.scanned(Layer, cfg, cfg.n_layers, n_broadcast=1)(cfg, name="layers")(x, mask)
+      return x
+    layer = _layers.layer_class(Layer, cfg)
     for i in range(cfg.n_layers):
       x = layer(cfg, name=f"layer_{i}")(x, mask)
     return x
@@ -85,6 +91,7 @@ class Bert(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("bert",)
+LAYER_NAMES = ("layer_", "layers")  # a layer's parameters unrolled (layer_<i>) and under scan
 # HF options this module does not implement: option -> which values it cannot honour.
 UNSUPPORTED_OPTIONS = {
     "hidden_act": lambda v: v not in _layers.ACTIVATIONS,

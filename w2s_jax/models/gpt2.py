@@ -28,6 +28,8 @@ class GPT2Config:
   dtype: str = "float32"  # compute dtype
   param_dtype: str = "float32"
   remat: bool = False
+  remat_policy: str = "full"  # a name in _layers.REMAT_POLICIES
+  scan_layers: bool = False  # blocks under nn.scan ("blocks", stacked) instead of h_0, h_1, ...
   lora_rank: int = 0  # > 0: low-rank adapters on the block projections (lora_targets)
   lora_alpha: float = 16.0
   lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, c_fc, c_proj
@@ -52,7 +54,7 @@ class Block(nn.Module):
     h = _layers.ACTIVATIONS[cfg.activation](h)
     h = _layers.dense("c_proj", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "c_proj"))(h)
-    return x + h
+    return (x + h, None) if cfg.scan_layers else x + h
 
 
 class GPT2(nn.Module):
@@ -65,8 +67,11 @@ class GPT2(nn.Module):
     self.wte = _layers.embed("wte", cfg.vocab_size, cfg.d_model, param_dtype=pdtype)
     self.wpe = _layers.embed("wpe", cfg.n_positions, cfg.d_model, axes=("pos", "embed"),
                              param_dtype=pdtype)
-    block = nn.remat(Block) if cfg.remat else Block
-    self.blocks = [block(cfg, name=f"h_{i}") for i in range(cfg.n_layers)]
+    if cfg.scan_layers:
+      self.blocks = _layers.scanned(Block, cfg, cfg.n_layers, n_broadcast=1)(cfg, name="blocks")
+    else:
+      block = _layers.layer_class(Block, cfg)
+      self.blocks = [block(cfg, name=f"h_{i}") for i in range(cfg.n_layers)]
     self.ln_f = _layers.layer_norm("ln_f", cfg.layer_norm_eps, jnp.dtype(cfg.dtype), pdtype)
 
   def __call__(self, input_ids, attention_mask):
@@ -77,8 +82,11 @@ class GPT2(nn.Module):
     x = self.wte(input_ids) + self.wpe(jnp.arange(length))[None]
     x = x.astype(jnp.dtype(cfg.dtype))
     mask = _layers.causal_mask(attention_mask)
-    for block in self.blocks:
-      x = block(x, mask)
+    if cfg.scan_layers:
+      x, _ = self.blocks(x, mask)
+    else:
+      for block in self.blocks:
+        x = block(x, mask)
     return self.ln_f(x)
 
   def logits(self, hidden):
@@ -89,6 +97,7 @@ class GPT2(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("gpt2",)
+LAYER_NAMES = ("h_", "blocks")  # a layer's parameters unrolled (h_<i>) and under scan
 # HF options this module does not implement: option -> which values it cannot honour.
 UNSUPPORTED_OPTIONS = {
     "activation_function": lambda v: v not in _layers.ACTIVATIONS,

@@ -176,24 +176,59 @@ def load_params(folder: pathlib.Path, target: Mapping, **overrides):
   _check_all_tensors_read(family, hf_config, tensors)
   wanted = {path: spec for path, spec in flax.traverse_util.flatten_dict(dict(target)).items()
             if not path[-1].startswith("lora_")}
-  placed = {}
+  placed, stacked = {}, {}
   for path, load in family.convert_hf(tensors.read, config):
+    layer, scan_path = _scanned_path(path, family, config)
+    if scan_path is not None:  # one layer of a parameter stacked under nn.scan
+      if scan_path in wanted:
+        stacked.setdefault(scan_path, {})[layer] = load
+      continue
     if path not in wanted:
       continue
     spec = wanted[path]
     array = load()
-    if tuple(array.shape) != tuple(spec.shape):
-      raise CheckpointError(
-          f"checkpoint {folder}: {'/'.join(path)} has shape {tuple(array.shape)} in the "
-          f"weights but {tuple(spec.shape)} from config.json")
+    _check_shape(folder, path, array.shape, spec.shape)
     placed[path] = jax.make_array_from_callback(
         spec.shape, spec.sharding,
         lambda index, array=array, dtype=spec.dtype: np.asarray(array[index]).astype(dtype))
+  for path, loads in stacked.items():
+    placed[path] = _stack_layers(folder, path, wanted[path], loads)
   missing = sorted("/".join(p) for p in set(wanted) - set(placed))
   if missing:
     raise CheckpointError(f"checkpoint {folder}: no weights for {missing[:3]}"
                           f"{' and more' if len(missing) > 3 else ''}")
   return flax.traverse_util.unflatten_dict(placed)
+
+
+def _check_shape(folder, path, shape, expected) -> None:
+  if tuple(shape) != tuple(expected):
+    raise CheckpointError(f"checkpoint {folder}: {'/'.join(path)} has shape {tuple(shape)} in "
+                          f"the weights but {tuple(expected)} from config.json")
+
+
+def _scanned_path(path, family, config):
+  """(layer, path under nn.scan) for a per-layer parameter of a scanned model, else
+  (None, None). Converters name layers as the unrolled model does (h_3/attn/...)."""
+  prefix, scan_name = family.LAYER_NAMES
+  head = path[0]
+  if not config.scan_layers or not head.startswith(prefix) or not head[len(prefix):].isdigit():
+    return None, None
+  return int(head[len(prefix):]), (scan_name, *path[1:])
+
+
+def _stack_layers(folder, path, spec, loads):
+  """A parameter stacked over layers, built shard by shard: each device's callback reads its
+  slice of each of its layers, so no process ever holds the whole stack."""
+  n_layers = spec.shape[0]
+  if sorted(loads) != list(range(n_layers)):
+    raise CheckpointError(f"checkpoint {folder}: {'/'.join(path)} has {len(loads)} layers in "
+                          f"the weights but {n_layers} from config.json")
+  _check_shape(folder, path, loads[0]().shape, spec.shape[1:])
+
+  def shard(index):
+    layers = range(n_layers)[index[0]]
+    return np.stack([np.asarray(loads[i]()[index[1:]]).astype(spec.dtype) for i in layers])
+  return jax.make_array_from_callback(spec.shape, spec.sharding, shard)
 
 
 class _Named(Exception):

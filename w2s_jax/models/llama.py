@@ -49,6 +49,8 @@ class LlamaConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   remat: bool = False
+  remat_policy: str = "full"  # a name in _layers.REMAT_POLICIES
+  scan_layers: bool = False  # blocks under nn.scan ("blocks", stacked) instead of layers_<i>
   lora_rank: int = 0  # > 0: low-rank adapters on the block projections (lora_targets)
   lora_alpha: float = 16.0
   lora_targets: tuple[str, ...] = ()  # () = q, k, v, o, gate, up, down
@@ -137,8 +139,9 @@ class Block(nn.Module):
   config: LlamaConfig
 
   @nn.compact
-  def __call__(self, x, mask, positions):
+  def __call__(self, x, full_mask, windowed_mask, positions, in_window):
     cfg = self.config
+    mask = jnp.where(in_window, windowed_mask, full_mask)
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="input_norm")(x)
     x = x + Attention(cfg, name="attn")(h, mask, positions)
@@ -149,7 +152,8 @@ class Block(nn.Module):
     activation = _layers.ACTIVATIONS[cfg.activation]
     gated = activation(mlp("gate", cfg.d_mlp, ("embed", "mlp"), h)) * mlp(
         "up", cfg.d_mlp, ("embed", "mlp"), h)
-    return x + mlp("down", cfg.d_model, ("mlp", "embed"), gated)
+    out = x + mlp("down", cfg.d_model, ("mlp", "embed"), gated)
+    return (out, None) if cfg.scan_layers else out
 
 
 class Llama(nn.Module):
@@ -160,8 +164,12 @@ class Llama(nn.Module):
     cfg = self.config
     self.embed_tokens = _layers.embed("embed_tokens", cfg.vocab_size, cfg.d_model,
                                       param_dtype=jnp.dtype(cfg.param_dtype))
-    block = nn.remat(Block) if cfg.remat else Block
-    self.blocks = [block(cfg, name=f"layers_{i}") for i in range(cfg.n_layers)]
+    if cfg.scan_layers:  # the masks and positions are shared; in_window is per layer
+      self.blocks = _layers.scanned(Block, cfg, cfg.n_layers, n_broadcast=3, n_scanned=1)(
+          cfg, name="blocks")
+    else:
+      block = _layers.layer_class(Block, cfg)
+      self.blocks = [block(cfg, name=f"layers_{i}") for i in range(cfg.n_layers)]
     self.norm = RMSNorm(cfg.rms_norm_eps, jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype))
     if not cfg.tie_embeddings:
       self.lm_head = _layers.dense("lm_head", cfg.vocab_size, ("embed", "vocab"), jnp.float32,
@@ -177,9 +185,14 @@ class Llama(nn.Module):
       offsets = jnp.arange(length)[:, None] - jnp.arange(length)[None, :]
       windowed = full & (offsets < cfg.sliding_window)[None, None]
     positions = jnp.broadcast_to(jnp.arange(length)[None], input_ids.shape)
-    for i, block in enumerate(self.blocks):
-      in_window = cfg.sliding_window and (not cfg.sliding_layers or i in cfg.sliding_layers)
-      x = block(x, windowed if in_window else full, positions)
+    in_window = jnp.array([bool(cfg.sliding_window) and (not cfg.sliding_layers
+                                                         or i in cfg.sliding_layers)
+                           for i in range(cfg.n_layers)])
+    if cfg.scan_layers:
+      x, _ = self.blocks(x, full, windowed, positions, in_window)
+    else:
+      for i, block in enumerate(self.blocks):
+        x = block(x, full, windowed, positions, in_window[i])
     return self.norm(x)
 
   def logits(self, hidden):
@@ -191,6 +204,7 @@ class Llama(nn.Module):
 # ---------------------------------------------------------------- Hugging Face checkpoints
 
 HF_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+LAYER_NAMES = ("layers_", "blocks")  # a layer's parameters unrolled (layers_<i>) and under scan
 # HF options this module does not implement: option -> which values it cannot honour.
 UNSUPPORTED_OPTIONS = {
     "hidden_act": lambda v: v not in _layers.ACTIVATIONS,

@@ -1,0 +1,199 @@
+r"""Training-step throughput: ours against a PyTorch eager loop on the same model, side by side.
+
+  python benchmarks/throughput.py                              # both shapes below
+  python benchmarks/throughput.py --shapes=gpt2 --rounds=5
+  python benchmarks/throughput.py --custom=n_layers=8,d_model=512,n_heads=8,vocab=16384,batch=16,seq=256
+
+Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192) on batch
+32 x 128 tokens; "minilm", the real all-MiniLM-L6-v2 (offline package) with mean pooling on
+batch 32 x 64. Both sides: a linear head on the pooled state, soft-label cross-entropy, Adam
+(lr 1e-4, no weight decay), float32 unless --dtype, no dropout, the default thread counts.
+Each side runs in its own worker process (so neither's thread pool spins against the
+other's), started with the same environment; rounds alternate between them, each timing
+--steps steps after warm-up, and the figures are medians over rounds. Needs torch and
+transformers (the test extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from w2s_jax import losses, models, sharding, train
+
+SHAPES = {
+    "gpt2": dict(family="gpt2", n_layers=4, d_model=256, n_heads=4, vocab=8192, batch=32,
+                 seq=128, pooling="last"),
+    "minilm": dict(family="minilm", batch=32, seq=64, pooling="mean"),
+}
+
+
+def inputs(shape, vocab, seed=0):
+  rng = np.random.default_rng(seed)
+  ids = rng.integers(1, vocab, size=(shape["batch"], shape["seq"])).astype(np.int32)
+  mask = np.ones_like(ids)
+  labels = rng.random(shape["batch"]).astype(np.float32)
+  return ids, mask, np.stack([1 - labels, labels], -1)
+
+
+# ---------------------------------------------------------------- ours
+
+def ours(shape, dtype):
+  """A function running one train step (blocking), and the vocabulary size."""
+  if shape["family"] == "minilm":
+    model_cfg = {"name": "all-MiniLM-L6-v2", "dtype": dtype, "param_dtype": "float32"}
+  else:
+    model_cfg = dict(arch="gpt2", vocab_size=shape["vocab"], n_positions=shape["seq"],
+                     d_model=shape["d_model"], n_layers=shape["n_layers"],
+                     n_heads=shape["n_heads"], dtype=dtype)
+  model = models.build_classifier(model_cfg, pooling=shape["pooling"])
+  vocab = model.backbone.config.vocab_size
+  ids, mask, labels = inputs(shape, vocab)
+  batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  tx = train.make_optimizer({"lr": 1e-4}, 10**6)
+  abstract, shardings = train.describe_state(model, tx, mesh, batch)
+  backbone = models.pretrained_backbone_params(model_cfg, abstract["params"]["backbone"])
+  state = train.init_state(model, tx, shardings, batch, 0, backbone)
+  batch_sharding = sharding.batch_sharding(mesh)
+  step = train.make_train_step(
+      train.classification_objective(model, losses.get_loss("xent"), 10**6), tx, shardings,
+      batch_sharding)
+  placed = sharding.put_batch(batch, batch_sharding)
+  holder = {"state": state}
+
+  def run():
+    holder["state"], metrics = step(holder["state"], placed)
+    jax.block_until_ready(metrics["loss"])
+  return run, vocab
+
+
+# ---------------------------------------------------------------- PyTorch
+
+def pytorch(shape, dtype, vocab):
+  import torch
+  import transformers
+  torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+  if shape["family"] == "minilm":
+    folder = models.checkpoint_folder({"name": "all-MiniLM-L6-v2"})
+    backbone = transformers.AutoModel.from_pretrained(str(folder))
+  else:
+    backbone = transformers.GPT2Model(transformers.GPT2Config(
+        vocab_size=shape["vocab"], n_positions=shape["seq"], n_embd=shape["d_model"],
+        n_layer=shape["n_layers"], n_head=shape["n_heads"], resid_pdrop=0.0, embd_pdrop=0.0,
+        attn_pdrop=0.0))
+  backbone = backbone.to(torch_dtype).train()
+  for module in backbone.modules():  # no dropout, as ours
+    if isinstance(module, torch.nn.Dropout):
+      module.p = 0.0
+  head = torch.nn.Linear(backbone.config.hidden_size, 2, dtype=torch_dtype)
+  torch.nn.init.zeros_(head.weight)
+  torch.nn.init.zeros_(head.bias)
+  params = list(backbone.parameters()) + list(head.parameters())
+  optimizer = torch.optim.Adam(params, lr=1e-4)
+  ids, mask, labels = (torch.tensor(a) for a in inputs(shape, vocab))
+  ids, mask = ids.long(), mask.long()
+
+  def run():
+    hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+    if shape["pooling"] == "mean":
+      weights = mask[..., None].to(hidden.dtype)
+      pooled = (hidden * weights).sum(1) / weights.sum(1)
+    else:  # the last real token, from the mask
+      last = (mask * torch.arange(mask.shape[1])).argmax(1)
+      pooled = hidden[torch.arange(len(last)), last]
+    loss = torch.nn.functional.cross_entropy(head(pooled).float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+  return run
+
+
+# ---------------------------------------------------------------- timing
+
+def timed(run, steps):
+  start = time.perf_counter()
+  for _ in range(steps):
+    run()
+  return (time.perf_counter() - start) / steps
+
+
+def worker(side, shape, dtype, connection):
+  """Builds one side's step in this process, then times `steps` steps per request."""
+  if side == "ours":
+    run, _ = ours(shape, dtype)
+  else:
+    vocab = shape.get("vocab") or models.build_backbone(
+        {"name": "all-MiniLM-L6-v2"}).config.vocab_size
+    run = pytorch(shape, dtype, vocab)
+  timed(run, 2)  # compile / warm up
+  connection.send("ready")
+  while (steps := connection.recv()) is not None:
+    connection.send(timed(run, steps))
+
+
+def compare(name, shape, dtype, steps, rounds):
+  context = multiprocessing.get_context("spawn")
+  pipes, processes = {}, []
+  for side in ("ours", "pytorch"):
+    parent, child = context.Pipe()
+    process = context.Process(target=worker, args=(side, shape, dtype, child))
+    process.start()
+    pipes[side] = parent
+    processes.append(process)
+    parent.recv()  # built and warm before the other side starts: no overlap
+  times = {"ours": [], "pytorch": []}
+  for _ in range(rounds):
+    for side in ("ours", "pytorch"):
+      pipes[side].send(steps)
+      times[side].append(pipes[side].recv())
+  for side, process in zip(pipes, processes):
+    pipes[side].send(None)
+    process.join()
+  tokens = shape["batch"] * shape["seq"]
+  median = {k: statistics.median(v) for k, v in times.items()}
+  ratio = median["pytorch"] / median["ours"]
+  print(f"{name:<8} batch {shape['batch']} x {shape['seq']} {dtype}: ours "
+        f"{median['ours']:.3f} s/step ({tokens / median['ours']:,.0f} tokens/s), pytorch "
+        f"{median['pytorch']:.3f} s/step ({tokens / median['pytorch']:,.0f} tokens/s); "
+        f"ours/pytorch throughput {ratio:.2f}x", flush=True)
+  return ratio
+
+
+def parse_custom(text):
+  shape = dict(SHAPES["gpt2"])
+  for item in filter(None, text.split(",")):
+    key, _, value = item.partition("=")
+    if key not in shape:
+      sys.exit(f"--custom: unknown key {key!r}; keys: {', '.join(shape)}")
+    shape[key] = type(shape[key])(value)
+  return shape
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument("--shapes", default="gpt2,minilm")
+  parser.add_argument("--custom", default="", help="a GPT-2 shape: key=value,...")
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--rounds", type=int, default=3)
+  args = parser.parse_args(argv)
+  chosen = {name: SHAPES[name] for name in filter(None, args.shapes.split(","))}
+  if args.custom:
+    chosen = {"custom": parse_custom(args.custom)}
+  print(f"jax {jax.__version__} on {jax.devices()[0].platform}; medians of {args.rounds} "
+        f"alternating rounds of {args.steps} steps")
+  for name, shape in chosen.items():
+    compare(name, shape, args.dtype, args.steps, args.rounds)
+
+
+if __name__ == "__main__":
+  main()
