@@ -29,9 +29,11 @@ def train_section(**overrides):
   inside the phase (resumed by a rerun) are taken every checkpoint_every_steps steps and/or
   checkpoint_every_minutes minutes (0: not by that rule), the last checkpoints_kept kept.
   A loss above max_loss_ratio times its start stops the run (0: off). save_weights keeps
-  the trained classifier in the phase folder."""
-  section = dict(lr=1e-3, epochs=2.0, batch_size=32, warmup_steps=0, weight_decay=0.0,
-                 b1=0.9, b2=0.999, max_grad_norm=0.0, log_every=25, bucket_window=8,
+  the trained classifier in the phase folder. grad_accum_steps > 1 averages the gradients
+  of that many micro-batches per update (batch 32 for a model that fits 8 at a time)."""
+  section = dict(lr=1e-3, epochs=2.0, batch_size=32, grad_accum_steps=1, warmup_steps=0,
+                 weight_decay=0.0, b1=0.9, b2=0.999, max_grad_norm=0.0, log_every=25,
+                 bucket_window=8,
                  eval_every=0, select_best=False, early_stop_patience=0, **GUARDS,
                  save_weights=False)
   section.update(overrides)
@@ -45,8 +47,8 @@ GUARDS = dict(checkpoint_every_steps=0, checkpoint_every_minutes=10.0, checkpoin
 
 def pretrain_section(**overrides):
   """Language-model pretraining of a custom backbone, cached (enabled=False: none)."""
-  section = dict(enabled=True, steps=1500, batch_size=64, lr=3e-3, warmup_steps=100,
-                 weight_decay=0.0, seed=0, log_every=100, **GUARDS)
+  section = dict(enabled=True, steps=1500, batch_size=64, grad_accum_steps=1, lr=3e-3,
+                 warmup_steps=100, weight_decay=0.0, seed=0, log_every=100, **GUARDS)
   section.update(overrides)
   return section
 

@@ -201,3 +201,55 @@ def test_fit_keeps_the_best_validated_params_and_stops_early():
   assert fit_log["best_step"] == 4 and fit_log["stopped_at"] == 8
   for a, b in zip(jax.tree.leaves(state["params"]), jax.tree.leaves(snapshots[2])):
     np.testing.assert_array_equal(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("mesh_cfg", [{"data": 1}, {"data": 2, "fsdp": 2}])
+def test_gradient_accumulation_equals_the_full_batch_step(mesh_cfg):
+  devices = jax.devices()[:int(np.prod(list(mesh_cfg.values())))]
+  mesh = sharding.make_mesh(mesh_cfg, devices=devices)
+  batch = fixed_batch(n=16)
+  model = models.build_classifier(CFG, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  objective = train.classification_objective(model, losses.get_loss("xent"), 10)
+  bs = sharding.batch_sharding(mesh)
+  results = []
+  for accum in (1, 4):
+    state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+    step = train.make_train_step(objective, tx, shardings, bs, accum_steps=accum)
+    for _ in range(2):
+      state, metrics = step(state, sharding.put_batch(batch, bs))
+    results.append((float(metrics["loss"]), jax.tree.map(np.asarray, state["params"])))
+  (loss_full, full), (loss_accum, accumulated) = results
+  np.testing.assert_allclose(loss_accum, loss_full, rtol=1e-6)
+  # Summation order differs; Adam scales the rounding noise up (see the layouts test above).
+  for a, b in zip(jax.tree.leaves(accumulated), jax.tree.leaves(full)):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_bfloat16_compute_keeps_float32_master_weights():
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
+  batch = fixed_batch()
+  model = models.build_classifier({**CFG, "dtype": "bfloat16", "param_dtype": "float32"},
+                                  head_init_std=0.02)
+  tx = train.make_optimizer({"lr": 1e-2}, 100)
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+  bs = sharding.batch_sharding(mesh)
+  step = train.make_train_step(train.classification_objective(model, losses.get_loss("xent"),
+                                                              100), tx, shardings, bs)
+  placed = sharding.put_batch(batch, bs)
+  hlo = step.lower(state, placed).as_text()
+  assert "bf16" in hlo and "dot_general" in hlo  # the matmuls run in bfloat16
+  before = jax.tree.map(np.asarray, state["params"])
+  losses_seen = []
+  for _ in range(10):
+    state, metrics = step(state, placed)
+    losses_seen.append(float(metrics["loss"]))
+  assert {leaf.dtype for leaf in jax.tree.leaves(state["params"])} == {np.dtype("float32")}
+  assert {leaf.dtype for leaf in jax.tree.leaves(state["opt"]) if leaf.ndim} == {
+      np.dtype("float32")}
+  # An update smaller than bfloat16 can hold still moves a float32 master weight.
+  kernel = "backbone/h_0/c_fc/kernel".split("/")
+  moved = np.asarray(flax.traverse_util.flatten_dict(state["params"])[tuple(kernel)]) != \
+      flax.traverse_util.flatten_dict(before)[tuple(kernel)]
+  assert moved.mean() > 0.5
+  assert losses_seen[-1] < losses_seen[0]

@@ -345,7 +345,8 @@ def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.
     state = train.init_state(model, tx, shardings, sample, seed, backbone, loss_state)
   batch_sharding = sharding.batch_sharding(ctx.mesh)
   objective = train.classification_objective(model, loss, total_steps)
-  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable)
+  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable,
+                                  accum_steps=train_cfg.get("grad_accum_steps", 1))
   batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
                                    num_epochs=train_cfg["epochs"], seed=seed,
                                    bucket_window=train_cfg.get("bucket_window", 0))

@@ -27,17 +27,22 @@ from w2s_jax.errors import ConfigError
 
 
 def _check_batch_sizes(cfg, mesh) -> None:
-  """Every batch is split evenly over the data-parallel devices."""
+  """Every (micro-)batch is split evenly over the data-parallel devices."""
   ways = sharding.data_parallel_size(mesh)
-  sizes = {"eval_batch_size": cfg["eval_batch_size"]}
+  sizes = {"eval_batch_size": (cfg["eval_batch_size"], 1)}
   for role in config_lib.roles(cfg):
-    sizes[f"{role}.train.batch_size"] = cfg[role]["train"]["batch_size"]
+    sections = [("train", cfg[role]["train"])]
     if phases.pretraining(cfg, role):
-      sizes[f"{role}.pretrain.batch_size"] = cfg[role]["pretrain"]["batch_size"]
-  for key, size in sizes.items():
-    if size % ways:
-      raise ConfigError(f"{key}={size} does not split over the {ways} data-parallel devices "
-                        "(mesh data x fsdp); use a multiple of it")
+      sections.append(("pretrain", cfg[role]["pretrain"]))
+    for name, section in sections:
+      sizes[f"{role}.{name}.batch_size"] = (section["batch_size"],
+                                            section.get("grad_accum_steps", 1))
+  for key, (size, accum) in sizes.items():
+    if size % (ways * accum):
+      accumulation = f" in {accum} micro-batches" if accum > 1 else ""
+      raise ConfigError(f"{key}={size} does not split{accumulation} over the {ways} "
+                        "data-parallel devices (mesh data x fsdp); use a multiple of "
+                        f"{ways * accum}")
 
 
 def model_name(cfg: Mapping, role: str) -> str:

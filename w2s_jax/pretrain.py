@@ -31,7 +31,8 @@ def pretrain_backbone(model_cfg: Mapping, pretrain_cfg: Mapping,
     state = train.init_state(model, tx, shardings, sample, pretrain_cfg["seed"])
   batch_sharding = sharding.batch_sharding(mesh, rules)
   step_fn = train.make_train_step(train.language_model_objective(model), tx, shardings,
-                                  batch_sharding)
+                                  batch_sharding,
+                                  accum_steps=pretrain_cfg.get("grad_accum_steps", 1))
   n_docs = len(documents["input_ids"])
   batches = batching.train_batches(documents, batch_size=batch_size,
                                    num_epochs=steps * batch_size / n_docs,

@@ -175,17 +175,50 @@ def language_model_objective(model: nn.Module) -> Objective:
 
 
 def make_train_step(objective: Objective, tx: optax.GradientTransformation, state_shardings,
-                    batch_sharding, trainable: Callable[[tuple[str, ...]], bool] | None = None):
+                    batch_sharding, trainable: Callable[[tuple[str, ...]], bool] | None = None,
+                    accum_steps: int = 1):
   """The jitted step. Frozen parameters (trainable(path) False) pass through stop_gradient,
-  so no gradient is ever computed for them (a LoRA step skips every weight gradient)."""
-  def train_step(state, batch):
+  so no gradient is ever computed for them (a LoRA step skips every weight gradient).
+
+  With accum_steps > 1 the batch is cut into that many micro-batches, whose gradients are
+  averaged before one optimizer update (for a mean loss: the full batch's gradient, at a
+  micro-batch's memory). Micro-batch j takes rows j, j + k, j + 2k, ... so each device holds
+  its share of every micro-batch and nothing moves between devices; a loss state (the
+  buffer of recent predictions) is carried from one micro-batch to the next.
+  """
+  def gradients(params, batch, step, loss_state):
     def loss_of(params):
       if trainable is not None:
         params = jax.tree.map(lambda p, t: p if t else jax.lax.stop_gradient(p), params,
                               trainable_mask(params, trainable))
-      return objective(params, batch, state["step"], state["loss_state"])
-    (loss, (aux, loss_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(
-        state["params"])
+      return objective(params, batch, step, loss_state)
+    (loss, (aux, loss_state)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+    return loss, aux, loss_state, grads
+
+  def accumulated(params, batch, step, loss_state):
+    def micro_batches(x):
+      return x.reshape(x.shape[0] // accum_steps, accum_steps, *x.shape[1:]).swapaxes(0, 1)
+
+    def add(carry, micro):
+      loss_sum, aux_sum, loss_state, grad_sum = carry
+      loss, aux, loss_state, grads = gradients(params, micro, step, loss_state)
+      return (loss_sum + loss, jax.tree.map(jnp.add, aux_sum, aux), loss_state,
+              jax.tree.map(jnp.add, grad_sum, grads)), None
+
+    micro = jax.tree.map(micro_batches, batch)
+    first = jax.tree.map(lambda x: x[0], micro)
+    shapes = jax.eval_shape(gradients, params, first, step, loss_state)
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), (shapes[0], shapes[1], shapes[3]))
+    (loss, aux, loss_state, grads), _ = jax.lax.scan(
+        add, (zeros[0], zeros[1], loss_state, zeros[2]), micro)
+    scale = 1.0 / accum_steps
+    return loss * scale, jax.tree.map(lambda a: a * scale, aux), loss_state, jax.tree.map(
+        lambda g: g * scale, grads)
+
+  def train_step(state, batch):
+    compute = gradients if accum_steps == 1 else accumulated
+    loss, aux, loss_state, grads = compute(state["params"], batch, state["step"],
+                                           state["loss_state"])
     updates, opt = tx.update(grads, state["opt"], state["params"])
     new_state = {"params": optax.apply_updates(state["params"], updates), "opt": opt,
                  "step": state["step"] + 1, "loss_state": loss_state}
