@@ -148,7 +148,9 @@ def get_config(arg=None):
       pretrain=pretrain_section())
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
-  c.student = dict(losses="xent,logconf,product")
+  # vectorize: the students sharing a supervisor train as one vmapped program (the same
+  # results within float rounding, faster for small models; see benchmarks/students.py).
+  c.student = dict(losses="xent,logconf,product", vectorize=False)
   c.supervisors = supervisors()
   c.losses = loss_sections()
   if arg == "methods":

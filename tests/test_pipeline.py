@@ -61,6 +61,26 @@ def test_pipeline_end_to_end_then_reuses_every_phase(finished_run):
   assert second["students"] == first["students"]
 
 
+def test_vectorised_students_match_students_trained_one_by_one(finished_run, tmp_path):
+  from w2s_jax import api
+  outcomes = {}
+  for vectorize in (False, True):
+    cfg, _ = copy_of(finished_run, tmp_path / str(vectorize))
+    cfg["student"].update(losses="entropy,kl,window", vectorize=vectorize)
+    results = pipeline.run(cfg)
+    outcomes[vectorize] = results
+    assert not any(results["phases"][f"student:{m}"]["reused"] for m in ("entropy", "kl"))
+  for method in ("entropy", "kl", "window"):
+    alone, together = (api.predictions(outcomes[v], f"student:{method}") for v in (False, True))
+    assert abs(alone - together).max() < 1e-5, method
+    assert outcomes[True]["students"][method]["accuracy"] == pytest.approx(
+        outcomes[False]["students"][method]["accuracy"], abs=1e-3)
+  info = json.loads((pathlib.Path(outcomes[True]["phases"]["student:kl"]["dir"])
+                     / phases.PHASE_FILE).read_text())
+  assert info["trained_with"] == ["entropy", "kl", "window"]
+  assert all(isinstance(h["loss"], float) for h in info["history"])
+
+
 def test_students_share_the_weak_label_artefact(tiny_config):
   tiny_config["strong"]["pretrain"]["enabled"] = False
   tiny_config["student"]["losses"] = "xent"

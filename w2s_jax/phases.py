@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Protocol
 import filelock
 import flax.traverse_util
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.experimental import multihost_utils
@@ -170,7 +171,7 @@ def cached(ctx: Context, name: str, kind: str, key,
   (the next run resumes from them) and is renamed once complete.
   """
   key = {"cache_version": CACHE_VERSION, **key}
-  phase_dir = ctx.workdir / "phases" / f"{kind}-{config_lib.stable_hash(key)}"
+  phase_dir = phase_folder(ctx, kind, key)
   if not (phase_dir / PHASE_FILE).exists():
     with _phase_lock(phase_dir, name):
       if not (phase_dir / PHASE_FILE).exists():  # nobody finished it while we waited
@@ -179,6 +180,16 @@ def cached(ctx: Context, name: str, kind: str, key,
     log.info("%s: reusing %s", name, phase_dir)
     ctx.phases[name] = {"dir": str(phase_dir), "reused": True, "wall_s": 0.0}
   return phase_dir
+
+
+def phase_folder(ctx: Context, kind: str, key) -> pathlib.Path:
+  if "cache_version" not in key:
+    key = {"cache_version": CACHE_VERSION, **key}
+  return ctx.workdir / "phases" / f"{kind}-{config_lib.stable_hash(key)}"
+
+
+def is_finished(ctx: Context, kind: str, key) -> bool:
+  return (phase_folder(ctx, kind, key) / PHASE_FILE).exists()
 
 
 @contextlib.contextmanager
@@ -291,19 +302,20 @@ def _backbone_params(ctx: Context, role: str, model_cfg, target):
 
 
 def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supervisor,
-                loss: str = "xent", replica: int = 0) -> pathlib.Path:
+                loss: str = "xent", replica: int = 0, trained=None) -> pathlib.Path:
   """The role's classifier fine-tuned on `supervisor`'s labels of `split` with `loss`; its
-  folder holds the logits on B, val and test (predictions.npz)."""
+  folder holds the logits on B, val and test (predictions.npz). `trained`: its (logits,
+  record) when it was already trained together with other students."""
   def compute(out: pathlib.Path):
-    labels = supervisor.labels(split)
-    val_labels = supervisor.labels("val") if "val" in ctx.splits else None
-    n_labelled, batch_size = int(np.isfinite(labels).sum()), ctx.cfg[role]["train"]["batch_size"]
-    if n_labelled < batch_size:
-      raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
-                      f"{len(labels)} documents of {split}, fewer than one batch of "
-                      f"{batch_size}; lower {role}.train.batch_size or filter less")
-    logits, info = _train_classifier(ctx, name, role, split, labels, val_labels, loss,
-                                     training_seed(ctx.cfg["seed"], replica), out)
+    if trained is not None:
+      logits, info = trained
+    else:
+      labels = supervisor.labels(split)
+      _check_labelled(name, supervisor, labels, split, ctx.cfg[role]["train"]["batch_size"],
+                      role)
+      val_labels = supervisor.labels("val") if "val" in ctx.splits else None
+      logits, info = _train_classifier(ctx, name, role, split, labels, val_labels, loss,
+                                       training_seed(ctx.cfg["seed"], replica), out)
     checkpoints.write_npz(out / PREDICTIONS_FILE, **logits)
     return info
 
@@ -311,15 +323,40 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
                 model_key(ctx.cfg, role, split, supervisor.key, loss, replica), compute)
 
 
-def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.ndarray,
-                      val_p_pos: np.ndarray | None, loss_name: str, seed: int,
-                      out: pathlib.Path):
-  """Fine-tunes the role's classifier on the soft labels p_pos of a split (rows with NaN
-  labels, or dropped by max_ctx, are left out), checkpointing into `out`; returns logits per
-  eval split (NaN where dropped) and what to record."""
-  cfg, section = ctx.cfg, ctx.cfg[role]
-  train_cfg = section["train"]
-  model_cfg = model_config(cfg, role)
+def _check_labelled(name, supervisor, labels, split, batch_size, role) -> None:
+  n_labelled = int(np.isfinite(labels).sum())
+  if n_labelled < batch_size:
+    raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
+                    f"{len(labels)} documents of {split}, fewer than one batch of "
+                    f"{batch_size}; lower {role}.train.batch_size or filter less")
+
+
+@dataclasses.dataclass
+class _Setup:
+  """What training the role's classifier on a split's soft labels needs."""
+  model: Any
+  model_cfg: Mapping
+  train_cfg: Mapping
+  trainable: Any
+  arrays: dict  # input_ids, attention_mask, labels of the rows that train
+  total_steps: int
+  tx: Any
+  batch_sharding: Any
+
+  @property
+  def sample(self):
+    return {k: v[: self.train_cfg["batch_size"]] for k, v in self.arrays.items()}
+
+  def batches(self, seed: int):
+    return batching.train_batches(self.arrays, batch_size=self.train_cfg["batch_size"],
+                                  num_epochs=self.train_cfg["epochs"], seed=seed,
+                                  bucket_window=self.train_cfg.get("bucket_window", 0))
+
+
+def _setup(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> _Setup:
+  """Rows with NaN labels, or dropped by max_ctx, are left out."""
+  section = ctx.cfg[role]
+  train_cfg, model_cfg = section["train"], model_config(ctx.cfg, role)
   model = models.build_classifier(model_cfg, pooling=section["pooling"],
                                   head_init_std=section["head_init_std"])
   trainable = None
@@ -330,54 +367,115 @@ def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.
   use = keep & np.isfinite(p_pos)
   soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
   arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
-  n = int(use.sum())
-  loss = losses.bind(loss_name, cfg.get("losses"), soft_labels)
-  total_steps = batching.steps_per_run(n, train_cfg["batch_size"], train_cfg["epochs"])
-  tx = train.make_optimizer(train_cfg, total_steps, trainable=trainable)
-  sample = {k: v[: train_cfg["batch_size"]] for k, v in arrays.items()}
+  total_steps = batching.steps_per_run(int(use.sum()), train_cfg["batch_size"],
+                                       train_cfg["epochs"])
+  return _Setup(model, model_cfg, train_cfg, trainable, arrays, total_steps,
+                train.make_optimizer(train_cfg, total_steps, trainable=trainable),
+                sharding.batch_sharding(ctx.mesh))
+
+
+def _eval_logits(ctx: Context, role: str, setup: _Setup, param_shardings):
+  """params, split -> logits [n, 2] of every document of the split (NaN where dropped)."""
+  predict_step = train.make_predict_step(setup.model, param_shardings, setup.batch_sharding)
+
+  def logits_on(params, split):
+    inputs, keep = ctx.encoded(role, split)
+    out = np.full((len(keep), 2), np.nan, np.float32)
+    out[keep] = train.predict(predict_step, params, {k: v[keep] for k, v in inputs.items()},
+                              ctx.cfg["eval_batch_size"], setup.batch_sharding)
+    return out
+  return logits_on
+
+
+def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.ndarray,
+                      val_p_pos: np.ndarray | None, loss_name: str, seed: int,
+                      out: pathlib.Path):
+  """Fine-tunes the role's classifier on the soft labels p_pos of a split, checkpointing
+  into `out`; returns logits per eval split and what to record."""
+  s = _setup(ctx, role, split, p_pos)
+  train_cfg = s.train_cfg
+  loss = losses.bind(loss_name, ctx.cfg.get("losses"), s.arrays["labels"])
   loss_state = train.initial_loss_state(loss)
-  abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample,
+  abstract, shardings = train.describe_state(s.model, s.tx, ctx.mesh, s.sample,
                                              loss_state=loss_state)
   ckpt = checkpoints.TrainCheckpoints.for_section(out / CHECKPOINTS_DIR, abstract, train_cfg)
   state = None  # resumed from the latest checkpoint when there is one
   if ckpt.latest_step() is None:
-    backbone = _backbone_params(ctx, role, model_cfg, abstract["params"]["backbone"])
-    state = train.init_state(model, tx, shardings, sample, seed, backbone, loss_state)
-  batch_sharding = sharding.batch_sharding(ctx.mesh)
-  objective = train.classification_objective(model, loss, total_steps)
-  step_fn = train.make_train_step(objective, tx, shardings, batch_sharding, trainable,
+    backbone = _backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
+    state = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
+  step_fn = train.make_train_step(train.classification_objective(s.model, loss, s.total_steps),
+                                  s.tx, shardings, s.batch_sharding, s.trainable,
                                   accum_steps=train_cfg.get("grad_accum_steps", 1))
-  batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
-                                   num_epochs=train_cfg["epochs"], seed=seed,
-                                   bucket_window=train_cfg.get("bucket_window", 0))
-  predict_step = train.make_predict_step(model, shardings["params"], batch_sharding)
-
-  def logits_on(params, name):
-    eval_inputs, eval_keep = ctx.encoded(role, name)
-    out = np.full((len(eval_keep), 2), np.nan, np.float32)
-    out[eval_keep] = train.predict(predict_step, params,
-                                   {k: v[eval_keep] for k, v in eval_inputs.items()},
-                                   cfg["eval_batch_size"], batch_sharding)
-    return out
-
+  logits_on = _eval_logits(ctx, role, s, shardings["params"])
   validate = None
   if train_cfg.get("eval_every", 0):
     validate = _validation_score(ctx, role, val_p_pos, logits_on)
   state, fit_log = train.fit(
-      state, step_fn, batches, total_steps, batch_sharding,
+      state, step_fn, s.batches(seed), s.total_steps, s.batch_sharding,
       log_every=train_cfg.get("log_every", 25), desc=name, validate=validate,
       validate_every=train_cfg.get("eval_every", 0),
       select_best=train_cfg.get("select_best", False),
       patience=train_cfg.get("early_stop_patience", 0), checkpoints=ckpt,
       max_loss_ratio=train_cfg.get("max_loss_ratio", 0.0),
       remedy=f"lower {role}.train.lr",
-      tracker=tracker(ctx, name, out, total_steps,
-                      train.learning_rate_schedule(train_cfg, total_steps)))
+      tracker=tracker(ctx, name, out, s.total_steps,
+                      train.learning_rate_schedule(train_cfg, s.total_steps)))
   if train_cfg.get("save_weights", False):
     checkpoints.save_params(out / "weights", state["params"])
   logits = {split: logits_on(state["params"], split) for split in ctx.eval_splits}
-  hparams = dict(loss.fn.keywords)
-  return logits, {**fit_log, "steps": total_steps, "n_train": n, "loss_hparams": hparams}
+  return logits, {**fit_log, "steps": s.total_steps, "n_train": len(s.arrays["labels"]),
+                  "loss_hparams": dict(loss.fn.keywords)}
+
+
+def can_train_together(cfg, role: str, loss: str) -> bool:
+  """Students train together when nothing differs between them but the loss: no loss state
+  (buffer), no validation-based selection, no weights to save."""
+  train_cfg = cfg[role]["train"]
+  _, hparams = losses.spec(loss, cfg.get("losses"))
+  return not (hparams.get("buffer_size") or train_cfg.get("eval_every", 0)
+              or train_cfg.get("save_weights", False))
+
+
+def train_together(ctx: Context, names: list[str], role: str, split: str,
+                   supervisor: Supervisor, loss_names: list[str], seed: int) -> dict:
+  """Several students of one role, split, supervisor and seed, differing only in their loss,
+  trained as one vmapped program; {name: (logits, record)} as _train_classifier gives them.
+  (No mid-phase checkpoints: a kill retrains the group.)"""
+  labels = supervisor.labels(split)
+  _check_labelled(", ".join(names), supervisor, labels, split,
+                  ctx.cfg[role]["train"]["batch_size"], role)
+  s = _setup(ctx, role, split, labels)
+  bound = [losses.bind(n, ctx.cfg.get("losses"), s.arrays["labels"]) for n in loss_names]
+  loss_state = {"student": jnp.zeros((), jnp.int32)}
+  abstract, shardings = train.describe_state(s.model, s.tx, ctx.mesh, s.sample,
+                                             loss_state=loss_state)
+  backbone = _backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
+  single = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
+  count = len(names)
+
+  def stack(state):  # every student starts where a student trained alone would
+    stacked = jax.tree.map(lambda x: jnp.stack([x] * count), state)
+    return {**stacked, "loss_state": {"student": jnp.arange(count, dtype=jnp.int32)}}
+  state = jax.jit(stack, out_shardings=train.stacked_shardings(shardings))(single)
+  step_fn = train.make_vectorised_train_step(
+      train.students_objective(s.model, bound, s.total_steps), s.tx, shardings,
+      s.batch_sharding, s.trainable, accum_steps=s.train_cfg.get("grad_accum_steps", 1))
+  state, fit_log = train.fit(
+      state, step_fn, s.batches(seed), s.total_steps, s.batch_sharding,
+      log_every=s.train_cfg.get("log_every", 25), desc=f"students {', '.join(names)}",
+      max_loss_ratio=s.train_cfg.get("max_loss_ratio", 0.0), remedy=f"lower {role}.train.lr")
+  logits_on = _eval_logits(ctx, role, s, shardings["params"])
+  results = {}
+  for i, (name, loss) in enumerate(zip(names, bound)):
+    params = jax.device_put(jax.tree.map(lambda x, i=i: x[i], state["params"]),
+                            shardings["params"])
+    history = [{"step": h["step"], "loss": h["loss"][i], "grad_norm": h["grad_norm"][i]}
+               for h in fit_log["history"]]
+    results[name] = ({split_: logits_on(params, split_) for split_ in ctx.eval_splits},
+                     {**fit_log, "history": history, "steps": s.total_steps,
+                      "n_train": len(s.arrays["labels"]), "loss_hparams": dict(loss.fn.keywords),
+                      "trained_with": names})
+  return results
 
 
 def _validation_score(ctx: Context, role: str, val_p_pos, logits_on):

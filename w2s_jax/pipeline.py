@@ -92,6 +92,25 @@ def use_compilation_cache(workdir: pathlib.Path) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
+def _students_together(ctx, methods, supervisors) -> dict:
+  """student.vectorize: the students not yet cached that share a supervisor, trained as one
+  vmapped program per supervisor; {name: (logits, record)} for phases.model_phase."""
+  groups = {}
+  for name, (loss, supervisor) in methods.items():
+    key = phases.model_key(ctx.cfg, "strong", "B", supervisors[supervisor].key, loss, 0)
+    if (phases.can_train_together(ctx.cfg, "strong", loss)
+        and not phases.is_finished(ctx, "strong", key)):
+      groups.setdefault(supervisor, []).append((name, loss))
+  trained = {}
+  for supervisor, members in groups.items():
+    if len(members) > 1:
+      names, loss_names = zip(*members)
+      trained.update(phases.train_together(ctx, list(names), "strong", "B",
+                                           supervisors[supervisor], list(loss_names),
+                                           phases.training_seed(ctx.cfg["seed"], 0)))
+  return trained
+
+
 def run(cfg: Mapping[str, Any]) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   config_lib.validate(cfg)
@@ -115,8 +134,11 @@ def run(cfg: Mapping[str, Any]) -> dict:
   weak_dir = supervisors["weak"].phase_dir()
   ceiling_dir = phases.model_phase(ctx, "ceiling", "strong", cfg["ceiling"]["split"],
                                    supervision.resolve(ctx, "gt"))
+  together = _students_together(ctx, methods, supervisors) if cfg["student"].get(
+      "vectorize", False) else {}
   student_dirs = {name: phases.model_phase(ctx, f"student:{name}", "strong", "B",
-                                           supervisors[supervisor], loss)
+                                           supervisors[supervisor], loss,
+                                           trained=together.get(name))
                   for name, (loss, supervisor) in methods.items()}
 
   # Score every model on the same documents: those none of them had to drop.

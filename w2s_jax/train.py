@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import flax.linen as nn
 import flax.traverse_util
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import tqdm
+from jax.sharding import NamedSharding, PartitionSpec as P
 from jax.experimental import multihost_utils
 
 from w2s_jax import losses, sharding
@@ -161,6 +162,24 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
   return objective
 
 
+def students_objective(model: nn.Module, student_losses: Sequence[losses.Loss],
+                       total_steps: int) -> Objective:
+  """The classification objective of several students trained together (under
+  make_vectorised_train_step), each with its own loss: loss_state["student"] picks it. Under
+  vmap every loss is computed and the student's one selected, which costs little next to
+  the model. Losses that keep a state of their own (a buffer) are not supported here."""
+  if any(loss.buffer_size for loss in student_losses):
+    raise ValueError("students trained together cannot keep a buffer of predictions")
+
+  def objective(params, batch, step, loss_state):
+    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    step_frac = step.astype(jnp.float32) / max(total_steps, 1)
+    branches = [lambda z, y, fn=loss.fn: fn(z, y, step_frac=step_frac) for loss in student_losses]
+    per_example = jax.lax.switch(loss_state["student"], branches, logits, batch["labels"])
+    return per_example.mean(), ({}, loss_state)
+  return objective
+
+
 def language_model_objective(model: nn.Module) -> Objective:
   """Next-token cross-entropy over real (unmasked) positions."""
   def objective(params, batch, step, loss_state):
@@ -177,8 +196,39 @@ def language_model_objective(model: nn.Module) -> Objective:
 def make_train_step(objective: Objective, tx: optax.GradientTransformation, state_shardings,
                     batch_sharding, trainable: Callable[[tuple[str, ...]], bool] | None = None,
                     accum_steps: int = 1):
-  """The jitted step. Frozen parameters (trainable(path) False) pass through stop_gradient,
-  so no gradient is ever computed for them (a LoRA step skips every weight gradient).
+  """train_step_fn jitted with the state's and batch's shardings, donating the state."""
+  replicated = sharding.replicated(batch_sharding.mesh)
+  return jax.jit(train_step_fn(objective, tx, trainable, accum_steps),
+                 in_shardings=(state_shardings, batch_sharding),
+                 out_shardings=(state_shardings, replicated), donate_argnums=0)
+
+
+def stacked_shardings(shardings):
+  """The shardings of a state stacked over students: the new leading axis replicated, so each
+  device holds its share of every student."""
+  return jax.tree.map(lambda s: NamedSharding(s.mesh, P(None, *s.spec)), shardings,
+                      is_leaf=lambda x: isinstance(x, NamedSharding))
+
+
+def make_vectorised_train_step(objective: Objective, tx: optax.GradientTransformation,
+                               state_shardings, batch_sharding,
+                               trainable: Callable[[tuple[str, ...]], bool] | None = None,
+                               accum_steps: int = 1):
+  """train_step_fn vmapped over students: states stacked on a leading axis, one batch shared
+  by all; one compiled program whose matmuls are the students' together."""
+  replicated = sharding.replicated(batch_sharding.mesh)
+  step = jax.vmap(train_step_fn(objective, tx, trainable, accum_steps), in_axes=(0, None))
+  stacked = stacked_shardings(state_shardings)
+  return jax.jit(step, in_shardings=(stacked, batch_sharding),
+                 out_shardings=(stacked, replicated), donate_argnums=0)
+
+
+def train_step_fn(objective: Objective, tx: optax.GradientTransformation,
+                  trainable: Callable[[tuple[str, ...]], bool] | None = None,
+                  accum_steps: int = 1):
+  """The pure step (state, batch) -> (state, metrics). Frozen parameters (trainable(path)
+  False) pass through stop_gradient, so no gradient is ever computed for them (a LoRA step
+  skips every weight gradient).
 
   With accum_steps > 1 the batch is cut into that many micro-batches, whose gradients are
   averaged before one optimizer update (for a mean loss: the full batch's gradient, at a
@@ -224,9 +274,7 @@ def make_train_step(objective: Objective, tx: optax.GradientTransformation, stat
                  "step": state["step"] + 1, "loss_state": loss_state}
     return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
 
-  replicated = sharding.replicated(batch_sharding.mesh)
-  return jax.jit(train_step, in_shardings=(state_shardings, batch_sharding),
-                 out_shardings=(state_shardings, replicated), donate_argnums=0)
+  return train_step
 
 
 def make_predict_step(model: nn.Module, param_shardings, batch_sharding):
@@ -313,15 +361,18 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
       record["step"] = step
       bar.update(1)
       if step == 1 or step % log_every == 0 or step == total_steps:
-        loss = float(metrics["loss"])
-        _check_loss(loss, record, step, total_steps, desc, max_loss_ratio, remedy)
-        logged = {"loss": loss, "grad_norm": float(metrics["grad_norm"])}
-        record["history"].append({"step": step, **logged})
-        bar.set_postfix(loss=f"{loss:.4f}")
-        if tracker is not None:
-          tracker.scalars(step, logged)
+        # A scalar, or one value per student when students train together.
+        loss, grad_norm = (np.asarray(metrics[k], np.float64).tolist()
+                           for k in ("loss", "grad_norm"))
+        worst = max(np.atleast_1d(loss), key=lambda v: (not math.isfinite(v), v))
+        _check_loss(float(worst), record, step, total_steps, desc, max_loss_ratio, remedy)
+        record["history"].append({"step": step, "loss": loss, "grad_norm": grad_norm})
+        bar.set_postfix(loss=f"{float(np.mean(loss)):.4f}")
+        if tracker is not None and not isinstance(loss, list):
+          tracker.scalars(step, {"loss": loss, "grad_norm": grad_norm})
       if tracker is not None:
-        tracker.step(step, record["history"][-1]["loss"] if record["history"] else None)
+        last = record["history"][-1]["loss"] if record["history"] else None
+        tracker.step(step, float(np.mean(last)) if last is not None else None)
       if validate is not None and validate_every and (step % validate_every == 0
                                                       or step == total_steps):
         score = float(validate(state["params"]))
@@ -353,8 +404,8 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
     if tracker is not None:
       tracker.close()
   if record["history"]:
-    log.info("%s: %d steps, final loss %.4f", desc, record["history"][-1]["step"],
-             record["history"][-1]["loss"])
+    log.info("%s: %d steps, final loss %s", desc, record["history"][-1]["step"],
+             np.round(record["history"][-1]["loss"], 4))
   if best_params is not None:
     state = {**state, "params": best_params}
     log.info("%s: best validation score %.4f at step %d", desc, record["best_score"],
