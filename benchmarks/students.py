@@ -1,5 +1,5 @@
 r"""Students per hour on the offline default: trained one after another, or together as one
-vmapped program (student.vectorize), and how far their predictions differ.
+program (student.vectorize), and how far their predictions differ.
 
   python benchmarks/students.py                      # 4 students, 2 alternating rounds
   python benchmarks/students.py --losses=xent,logconf,product,entropy,kl,window --rounds=1

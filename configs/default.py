@@ -148,9 +148,10 @@ def get_config(arg=None):
       pretrain=pretrain_section())
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
-  # vectorize: the students sharing a supervisor train as one vmapped program (the same
-  # results within float rounding, faster for small models; see benchmarks/students.py).
-  c.student = dict(losses="xent,logconf,product", vectorize=False)
+  # vectorize: the students sharing a supervisor train as one program, one dispatch per step
+  # for all (the same results within float rounding; see benchmarks/students.py), with
+  # vectorize_chunk of them vmapped at a time (0: one at a time on CPU, all on accelerators).
+  c.student = dict(losses="xent,logconf,product", vectorize=False, vectorize_chunk=0)
   c.supervisors = supervisors()
   c.losses = loss_sections()
   if arg == "methods":

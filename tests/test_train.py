@@ -253,3 +253,41 @@ def test_bfloat16_compute_keeps_float32_master_weights():
       flax.traverse_util.flatten_dict(before)[tuple(kernel)]
   assert moved.mean() > 0.5
   assert losses_seen[-1] < losses_seen[0]
+
+
+def test_vmapped_students_match_students_trained_alone():
+  """The accelerator path (students vmapped); the pipeline test covers the CPU one."""
+  chunk = 2
+  mesh = sharding.make_mesh({"data": 2, "fsdp": 2}, devices=jax.devices()[:4])
+  batch = fixed_batch(n=16)
+  bs = sharding.batch_sharding(mesh)
+  model = models.build_classifier(CFG, head_init_std=0.02)
+  tx = train.make_optimizer({"lr": 1e-2}, 10)
+  names = ["xent", "kl"]
+  bound = [losses.bind(name, None, batch["labels"]) for name in names]
+  alone = []
+  for loss in bound:
+    state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
+    step = train.make_train_step(train.classification_objective(model, loss, 10), tx,
+                                 shardings, bs)
+    for _ in range(3):
+      state, metrics = step(state, sharding.put_batch(batch, bs))
+    alone.append((float(metrics["loss"]), state["params"]))
+
+  loss_state = {"student": jax.numpy.zeros((), jax.numpy.int32)}
+  state, shardings = train.create_state(model, tx, mesh, batch, seed=0, loss_state=loss_state)
+  stacked = jax.tree.map(lambda x: jax.numpy.stack([x] * len(names)), state)
+  stacked["loss_state"] = {"student": jax.numpy.arange(len(names), dtype=jax.numpy.int32)}
+  step = train.make_vectorised_train_step(train.students_objective(model, bound, 10), tx,
+                                          shardings, bs, chunk=chunk)
+  for _ in range(3):
+    stacked, metrics = step(stacked, sharding.put_batch(batch, bs))
+  predict = train.make_predict_step(model, shardings["params"], bs, students_chunk=chunk)
+  together_logits = train.predict(predict, stacked["params"], batch, 8, bs)
+  single_predict = train.make_predict_step(model, shardings["params"], bs)
+  for i, (loss, params) in enumerate(alone):
+    assert float(metrics["loss"][i]) == pytest.approx(loss, abs=1e-6)
+    for a, b in zip(jax.tree.leaves(stacked["params"]), jax.tree.leaves(params)):
+      np.testing.assert_allclose(np.asarray(a[i]), np.asarray(b), atol=1e-5)
+    np.testing.assert_allclose(together_logits[i],
+                               train.predict(single_predict, params, batch, 8, bs), atol=1e-5)

@@ -374,15 +374,19 @@ def _setup(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> _Setup:
                 sharding.batch_sharding(ctx.mesh))
 
 
-def _eval_logits(ctx: Context, role: str, setup: _Setup, param_shardings):
-  """params, split -> logits [n, 2] of every document of the split (NaN where dropped)."""
-  predict_step = train.make_predict_step(setup.model, param_shardings, setup.batch_sharding)
+def _eval_logits(ctx: Context, role: str, setup: _Setup, param_shardings,
+                 students_chunk: int | None = 0):
+  """params, split -> logits [n, 2] of every document of the split (NaN where dropped);
+  [students, n, 2] for params stacked over students (students_chunk != 0)."""
+  predict_step = train.make_predict_step(setup.model, param_shardings, setup.batch_sharding,
+                                         students_chunk)
 
   def logits_on(params, split):
     inputs, keep = ctx.encoded(role, split)
-    out = np.full((len(keep), 2), np.nan, np.float32)
-    out[keep] = train.predict(predict_step, params, {k: v[keep] for k, v in inputs.items()},
-                              ctx.cfg["eval_batch_size"], setup.batch_sharding)
+    kept = train.predict(predict_step, params, {k: v[keep] for k, v in inputs.items()},
+                         ctx.cfg["eval_batch_size"], setup.batch_sharding)
+    out = np.full((*kept.shape[:-2], len(keep), 2), np.nan, np.float32)
+    out[..., keep, :] = kept
     return out
   return logits_on
 
@@ -439,7 +443,8 @@ def can_train_together(cfg, role: str, loss: str) -> bool:
 def train_together(ctx: Context, names: list[str], role: str, split: str,
                    supervisor: Supervisor, loss_names: list[str], seed: int) -> dict:
   """Several students of one role, split, supervisor and seed, differing only in their loss,
-  trained as one vmapped program; {name: (logits, record)} as _train_classifier gives them.
+  trained as one program (train.map_students); {name: (logits, record)} as
+  _train_classifier gives them.
   (No mid-phase checkpoints: a kill retrains the group.)"""
   labels = supervisor.labels(split)
   _check_labelled(", ".join(names), supervisor, labels, split,
@@ -457,21 +462,22 @@ def train_together(ctx: Context, names: list[str], role: str, split: str,
     stacked = jax.tree.map(lambda x: jnp.stack([x] * count), state)
     return {**stacked, "loss_state": {"student": jnp.arange(count, dtype=jnp.int32)}}
   state = jax.jit(stack, out_shardings=train.stacked_shardings(shardings))(single)
+  chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0), count)
   step_fn = train.make_vectorised_train_step(
       train.students_objective(s.model, bound, s.total_steps), s.tx, shardings,
-      s.batch_sharding, s.trainable, accum_steps=s.train_cfg.get("grad_accum_steps", 1))
+      s.batch_sharding, s.trainable, accum_steps=s.train_cfg.get("grad_accum_steps", 1),
+      chunk=chunk)
   state, fit_log = train.fit(
       state, step_fn, s.batches(seed), s.total_steps, s.batch_sharding,
       log_every=s.train_cfg.get("log_every", 25), desc=f"students {', '.join(names)}",
       max_loss_ratio=s.train_cfg.get("max_loss_ratio", 0.0), remedy=f"lower {role}.train.lr")
-  logits_on = _eval_logits(ctx, role, s, shardings["params"])
+  logits_on = _eval_logits(ctx, role, s, shardings["params"], chunk)
+  logits = {split_: logits_on(state["params"], split_) for split_ in ctx.eval_splits}
   results = {}
   for i, (name, loss) in enumerate(zip(names, bound)):
-    params = jax.device_put(jax.tree.map(lambda x, i=i: x[i], state["params"]),
-                            shardings["params"])
     history = [{"step": h["step"], "loss": h["loss"][i], "grad_norm": h["grad_norm"][i]}
                for h in fit_log["history"]]
-    results[name] = ({split_: logits_on(params, split_) for split_ in ctx.eval_splits},
+    results[name] = ({split_: logits[split_][i] for split_ in ctx.eval_splits},
                      {**fit_log, "history": history, "steps": s.total_steps,
                       "n_train": len(s.arrays["labels"]), "loss_hparams": dict(loss.fn.keywords),
                       "trained_with": names})

@@ -94,7 +94,7 @@ def use_compilation_cache(workdir: pathlib.Path) -> None:
 
 def _students_together(ctx, methods, supervisors) -> dict:
   """student.vectorize: the students not yet cached that share a supervisor, trained as one
-  vmapped program per supervisor; {name: (logits, record)} for phases.model_phase."""
+  program per supervisor; {name: (logits, record)} for phases.model_phase."""
   groups = {}
   for name, (loss, supervisor) in methods.items():
     key = phases.model_key(ctx.cfg, "strong", "B", supervisors[supervisor].key, loss, 0)
