@@ -125,7 +125,8 @@ def get_config(arg=None):
 
   c.weak = dict(
       model=dict(arch="gpt2", d_model=32, n_layers=1, n_heads=2, d_mlp=128,
-                 dtype="float32", remat=False, lora_rank=0, lora_alpha=16.0),
+                 dtype="float32", remat=False, remat_policy="full",
+                 scan_layers=False, lora_rank=0, lora_alpha=16.0),
       # From scratch, 2 epochs sometimes stop short of the header (1 seed in 6 at 0.54);
       # 4 epochs learn it for every seed tried (0-5). Near-equal lengths: one shape.
       train=train_section(lr=1e-3, epochs=4.0, bucket_window=0),
@@ -133,7 +134,8 @@ def get_config(arg=None):
 
   c.strong = dict(
       model=dict(arch="gpt2", d_model=64, n_layers=2, n_heads=4, d_mlp=256,
-                 dtype="float32", remat=False, lora_rank=0, lora_alpha=16.0),
+                 dtype="float32", remat=False, remat_policy="full",
+                 scan_layers=False, lora_rank=0, lora_alpha=16.0),
       train=train_section(lr=3e-4, bucket_window=0),
       pooling="last", head_init_std=0.0, linear_probe=False,
       pretrain=pretrain_section())
@@ -142,7 +144,8 @@ def get_config(arg=None):
   # width, pretrained on the same corpus.
   c.mid = dict(
       model=dict(arch="gpt2", d_model=32, n_layers=2, n_heads=2, d_mlp=128,
-                 dtype="float32", remat=False, lora_rank=0, lora_alpha=16.0),
+                 dtype="float32", remat=False, remat_policy="full",
+                 scan_layers=False, lora_rank=0, lora_alpha=16.0),
       train=train_section(lr=3e-4, bucket_window=0),
       pooling="last", head_init_std=0.0, linear_probe=False,
       pretrain=pretrain_section())

@@ -20,7 +20,7 @@ def lora_role(name: str, lr: float) -> dict:
   spec = registry.get(name)
   return dict(
       model=dict(name=name, checkpoint="", pretrained=True, n_layers=0, dtype=spec.dtype,
-                 param_dtype=spec.dtype, remat=spec.remat, lora_rank=8, lora_alpha=16.0),
+                 param_dtype=spec.dtype, remat=spec.remat, remat_policy="full", scan_layers=False, lora_rank=8, lora_alpha=16.0),
       train=default.train_section(lr=lr, epochs=3.0, warmup_steps=40, weight_decay=0.1,
                                   b2=0.95, eval_every=25, select_best=True),
       pooling=spec.pooling, head_init_std=0.02 * 0.01, linear_probe=False)

@@ -17,7 +17,7 @@ from w2s_jax.models import registry
 def model_role(name: str, **train_overrides) -> dict:
   spec = registry.get(name)
   return dict(model=dict(name=name, checkpoint="", pretrained=True, n_layers=0,
-                         dtype=spec.dtype, remat=spec.remat, lora_rank=0, lora_alpha=16.0),
+                         dtype=spec.dtype, remat=spec.remat, remat_policy="full", scan_layers=False, lora_rank=0, lora_alpha=16.0),
               train=default.train_section(lr=spec.lr, **train_overrides),
               pooling=spec.pooling, head_init_std=0.0, linear_probe=False)
 

@@ -23,7 +23,8 @@ def minilm_role(lr: float, n_layers: int = 0) -> dict:
   """MiniLM from its package (n_layers > 0: cut to its first n_layers layers)."""
   minilm = registry.get("all-MiniLM-L6-v2")
   return dict(model=dict(name="all-MiniLM-L6-v2", checkpoint="", pretrained=True,
-                         n_layers=n_layers, lora_rank=0, lora_alpha=16.0),
+                         n_layers=n_layers, remat=False, remat_policy="full",
+                         scan_layers=False, lora_rank=0, lora_alpha=16.0),
               train=default.train_section(lr=lr, log_every=10),
               pooling=minilm.pooling, head_init_std=0.0, linear_probe=False,
               pretrain=default.no_pretraining())
@@ -39,7 +40,8 @@ def get_config(arg=None):
   c.task = dict(name=task, source="local", data_dir="", n_docs=2000, n_test=872, n_val=500,
                 max_ctx=128, long_docs="truncate", balance=True, test_seed=0)
   c.weak = dict(model=dict(arch="bert", d_model=64, n_layers=1, n_heads=2, d_mlp=128,
-                           max_positions=512, tokenizer="all-MiniLM-L6-v2", lora_rank=0,
+                           max_positions=512, tokenizer="all-MiniLM-L6-v2", remat=False,
+                           remat_policy="full", scan_layers=False, lora_rank=0,
                            lora_alpha=16.0),
                 train=default.train_section(lr=1e-3, epochs=4.0, log_every=10),
                 pooling="mean", head_init_std=0.0, linear_probe=False)
