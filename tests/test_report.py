@@ -55,8 +55,9 @@ def test_report_numbers_come_from_the_results_files(tmp_path):
   import matplotlib.image
   for seed, (pgr, student) in enumerate([(0.5, 0.80), (0.7, 0.84), (0.9, 0.88)]):
     fake_run(tmp_path, seed, 0.70, 0.90, student, pgr)
-  fake_run(tmp_path, 0, 0.70, 0.90, 0.72, 0.1, lr=1e-3)  # another setting: one seed
-  fake_run(tmp_path, 1, 0.70, 0.90, 0.70, None, lr=1e-3)
+  # another setting: its first seed's PGR undefined, its second's defined
+  fake_run(tmp_path, 0, 0.70, 0.90, 0.70, None, lr=1e-3)
+  fake_run(tmp_path, 1, 0.70, 0.90, 0.72, 0.1, lr=1e-3)
   written = report.write_report(tmp_path)
   rows = {r["differs"]: r for r in written["rows"]}
   assert set(rows) == {"strong.train.lr=0.0003", "strong.train.lr=0.001"}

@@ -11,6 +11,7 @@ import tempfile
 import time
 from typing import Any
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -122,7 +123,10 @@ def write_npz(path: pathlib.Path, **arrays) -> None:
 
 
 def _atomic_write(path: pathlib.Path, write) -> None:
-  """Writes beside the target and renames, so a reader never sees half a file."""
+  """Writes beside the target and renames, so a reader never sees half a file. In a
+  multi-process job every process computes the same artefact and process 0 writes it."""
+  if jax.process_index() != 0:
+    return
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import pathlib
 import signal
 import sys
@@ -31,6 +32,10 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first: one process per host on "
     "TPU pods and multi-node GPU clusters (addresses come from the environment).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator", None, "With --distributed where the environment does not say: the "
+    "coordinator's host:port, the number of processes and this one's id, as "
+    "HOST:PORT,NUM_PROCESSES,PROCESS_ID (e.g. localhost:12355,2,0).")
 _SEEDS = flags.DEFINE_list("seeds", None, "Run these seeds (overrides config.seed) and print "
                            "the mean and spread over them.")
 
@@ -44,8 +49,28 @@ def setup() -> dict:
   logging.getLogger("w2s_jax").setLevel(logging.INFO)
   logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every read at INFO
   if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+    start_distributed(_COORDINATOR.value)
   return _CONFIG.value.to_dict()
+
+
+def start_distributed(coordinator: str | None) -> None:
+  """jax.distributed.initialize, from the environment (TPU metadata, SLURM) or `coordinator`.
+  A peer that dies is noticed within HEARTBEAT_S and ends this process with an error, not a
+  hang."""
+  kwargs = {}
+  if coordinator:
+    try:
+      address, count, process_id = coordinator.split(",")
+      kwargs = dict(coordinator_address=address, num_processes=int(count),
+                    process_id=int(process_id))
+    except ValueError:
+      raise ConfigError(f"--coordinator={coordinator} must be HOST:PORT,NUM_PROCESSES,"
+                        "PROCESS_ID, e.g. localhost:12355,2,0")
+  jax.distributed.initialize(**kwargs, initialization_timeout=INIT_TIMEOUT_S,
+                             heartbeat_timeout_seconds=HEARTBEAT_S)
+
+
+INIT_TIMEOUT_S, HEARTBEAT_S = 300, 30
 
 
 def main(argv):
@@ -91,6 +116,16 @@ def run(main_fn=main, doc: str = __doc__):
     print("error: interrupted; finished phases are kept: rerun the same command to resume",
           file=sys.stderr)
     sys.exit(2)
+  except jax.errors.JaxRuntimeError as e:
+    if jax.process_count() == 1:
+      raise
+    # A peer died (its collectives fail here): say so in one line and leave at once, as
+    # jax.distributed's shutdown barrier would wait for the dead peer and then abort.
+    print(f"error: process {jax.process_index()} of {jax.process_count()}: another process "
+          f"of this job stopped ({str(e).splitlines()[0][:200]}); finished phases are "
+          "kept: rerun the same command on every host to resume", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(3)
 
 
 def _config_arg(argv) -> str | None:
@@ -168,7 +203,8 @@ def usage(argv, doc: str = __doc__) -> str:
            "  --config=PATH[:ARG]  the experiment config file (default shown below: "
            f"{DEFAULT_CONFIG})",
            f"  --seeds=0,1,2       {flags.FLAGS['seeds'].help}",
-           f"  --distributed       {flags.FLAGS['distributed'].help}", ""]
+           f"  --distributed       {flags.FLAGS['distributed'].help}",
+           f"  --coordinator=...   {flags.FLAGS['coordinator'].help}", ""]
   try:
     keys = config_keys(load_config(spec))
     lines += [f"config keys of {spec} (override any as --config.<key>=<value>):",

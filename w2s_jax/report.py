@@ -151,9 +151,12 @@ def summarize_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
                       key=lambda item: item[0])
       results = [r for _, r in seeded]
       students = [r["students"][method] for r in results]
-      pgrs = [s["pgr"] for s in students if s["pgr"] is not None]
+      defined = [s for s in students if s["pgr"] is not None]
+      pgrs = [s["pgr"] for s in defined]
+      # One seed with a PGR (the others undefined): that seed's bootstrap interval.
       interval = (_interval95(pgrs) if len(pgrs) > 1 else
-                  tuple(students[0]["pgr_ci95"]) if pgrs else None)
+                  tuple(defined[0]["pgr_ci95"]) if defined and defined[0]["pgr_ci95"]
+                  else None)
       row = {"setting": sid, "differs": described, "task": config["task"]["name"],
              "weak": results[0]["names"]["weak"], "strong": results[0]["names"]["strong"],
              "method": method, "supervisor": students[0].get("supervisor", "weak"),
