@@ -14,7 +14,8 @@ import pytest
 from tests import helpers
 
 # Small enough for CI: no pretraining, one student; the phases' machinery is all there.
-ARGS = ("--config.strong.pretrain.enabled=False", "--config.student.losses=xent")
+ARGS = ("--config.strong.pretrain.enabled=False", "--config.student.losses=xent",
+        "--config.strong.train.checkpoint_every_steps=2")  # orbax saves from both processes
 
 
 def free_port() -> int:
