@@ -63,7 +63,8 @@ CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py") if p.stem != "_
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_documented_model_options_are_overridable(name):
-  """The README's <role>.model.lora_rank, and pretrained / n_layers on checkpoints."""
+  """The README's <role>.model.lora_rank and scan_layers, and pretrained / n_layers on
+  checkpoints."""
   config = cli.load_config(f"configs/{name}.py")
   roles = [r for r in ("weak", "strong", "mid") if r in config]
   roles += [f"sizes.{s}" for s in config.get("sizes", {})]
@@ -71,7 +72,8 @@ def test_documented_model_options_are_overridable(name):
     node = config
     for part in role.split("."):
       node = node[part]
-    assert {"lora_rank", "lora_alpha"} <= set(node.model), (name, role)
+    assert {"lora_rank", "lora_alpha", "scan_layers", "remat_policy"} <= set(node.model), (
+        name, role)
     if "arch" not in node.model:
       assert {"checkpoint", "pretrained", "n_layers"} <= set(node.model), (name, role)
 
