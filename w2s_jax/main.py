@@ -53,6 +53,9 @@ def setup() -> dict:
   return _CONFIG.value.to_dict()
 
 
+INIT_TIMEOUT_S, HEARTBEAT_S = 300, 30
+
+
 def start_distributed(coordinator: str | None) -> None:
   """jax.distributed.initialize, from the environment (TPU metadata, SLURM) or `coordinator`.
   A peer that dies is noticed within HEARTBEAT_S and ends this process with an error, not a
@@ -68,9 +71,6 @@ def start_distributed(coordinator: str | None) -> None:
                         "PROCESS_ID, e.g. localhost:12355,2,0")
   jax.distributed.initialize(**kwargs, initialization_timeout=INIT_TIMEOUT_S,
                              heartbeat_timeout_seconds=HEARTBEAT_S)
-
-
-INIT_TIMEOUT_S, HEARTBEAT_S = 300, 30
 
 
 def main(argv):

@@ -375,7 +375,7 @@ def _setup(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> _Setup:
 
 
 def _eval_logits(ctx: Context, role: str, setup: _Setup, param_shardings,
-                 students_chunk: int | None = 0):
+                 students_chunk: int = 0):
   """params, split -> logits [n, 2] of every document of the split (NaN where dropped);
   [students, n, 2] for params stacked over students (students_chunk != 0)."""
   predict_step = train.make_predict_step(setup.model, param_shardings, setup.batch_sharding,

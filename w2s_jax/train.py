@@ -165,9 +165,10 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
 def students_objective(model: nn.Module, student_losses: Sequence[losses.Loss],
                        total_steps: int) -> Objective:
   """The classification objective of several students trained together (under
-  make_vectorised_train_step), each with its own loss: loss_state["student"] picks it. Under
-  vmap every loss is computed and the student's one selected, which costs little next to
-  the model. Losses that keep a state of their own (a buffer) are not supported here."""
+  make_vectorised_train_step), each with its own loss: loss_state["student"] picks it (where
+  students are vmapped, every loss is computed and the student's selected, which costs
+  little next to the model). Losses that keep a state of their own (a buffer) are not
+  supported here."""
   if any(loss.buffer_size for loss in student_losses):
     raise ValueError("students trained together cannot keep a buffer of predictions")
 
@@ -210,7 +211,7 @@ def stacked_shardings(shardings):
                       is_leaf=lambda x: isinstance(x, NamedSharding))
 
 
-def students_in_parallel(chunk: int, count: int) -> int | None:
+def students_in_parallel(chunk: int, count: int) -> int:
   """How many stacked students one program computes at once (lax.map's batch_size): `chunk`
   when > 0; else all of them on an accelerator, and one at a time on a CPU, where the
   batched matmuls and embedding scatters of vmap ran at 0.75x the speed of separate ones
@@ -297,7 +298,7 @@ def train_step_fn(objective: Objective, tx: optax.GradientTransformation,
 
 
 def make_predict_step(model: nn.Module, param_shardings, batch_sharding,
-                      students_chunk: int | None = 0):
+                      students_chunk: int = 0):
   """(params, batch) -> logits [batch, classes], float32. With students_chunk != 0 the
   params are stacked over students and the logits are [students, batch, classes]."""
   def predict_step(params, batch):
@@ -306,11 +307,10 @@ def make_predict_step(model: nn.Module, param_shardings, batch_sharding,
   if students_chunk == 0:
     return jax.jit(predict_step, in_shardings=(param_shardings, batch_sharding),
                    out_shardings=batch_sharding)
-  stacked_out = NamedSharding(batch_sharding.mesh, P(None, *batch_sharding.spec))
   return jax.jit(lambda params, batch: map_students(lambda p: predict_step(p, batch), params,
                                                     students_chunk),
                  in_shardings=(stacked_shardings(param_shardings), batch_sharding),
-                 out_shardings=stacked_out)
+                 out_shardings=stacked_shardings(batch_sharding))
 
 
 def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: int,
