@@ -58,6 +58,9 @@ def accuracy_vs_ceiling(rows: Sequence[dict], path: pathlib.Path, title: str):
   return _save(fig, path)
 
 
+PGR_AXIS = (-1.5, 1.5)  # the PGR figure's y range when a value falls outside it
+
+
 def pgr_per_method(rows: Sequence[dict], path: pathlib.Path, title: str):
   """Per (weak, strong) pair: mean PGR of each method with its 95% interval."""
   pairs = list(dict.fromkeys((r["weak"], r["strong"]) for r in rows))
@@ -68,8 +71,18 @@ def pgr_per_method(rows: Sequence[dict], path: pathlib.Path, title: str):
     errors = [[m - r["pgr_ci95"][0] if r["pgr_ci95"] else 0 for m, r in zip(means, chosen)],
               [r["pgr_ci95"][1] - m if r["pgr_ci95"] else 0 for m, r in zip(means, chosen)]]
     ax.bar(range(len(chosen)), means, yerr=errors, capsize=3, color="tab:blue")
-    ax.set_xticks(range(len(chosen)), [r["method"] for r in chosen], rotation=60, ha="right",
-                  fontsize=7)
+    # Seeds whose ceiling is not above the weak model have no PGR: say how many per bar.
+    labels = [r["method"] + (f"\n({r['pgr_undefined']}/{len(r['seeds'])} undef)"
+                             if r.get("pgr_undefined") else "") for r in chosen]
+    ax.set_xticks(range(len(chosen)), labels, rotation=60, ha="right", fontsize=7)
+    # A PGR over a near-zero gap can be huge; keep the axis readable and print such values.
+    low, high = PGR_AXIS
+    if any(not low <= m <= high for m in means if not math.isnan(m)):
+      ax.set_ylim(low, high)
+      for i, m in enumerate(means):
+        if not math.isnan(m) and not low <= m <= high:
+          ax.annotate(f"{m:.1f}", (i, min(max(m, low), high)), ha="center", fontsize=7,
+                      va="bottom" if m < low else "top")
     ax.axhline(0, color="k", linewidth=0.8)
     ax.axhline(1, color="k", linestyle="--", linewidth=0.8)
     ax.set(title=f"{weak} -> {strong}", ylabel="PGR (mean, 95% CI)")
