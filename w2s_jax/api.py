@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ml_collections import config_dict
 
-from w2s_jax import main as cli, phases, pipeline
+from w2s_jax import config as config_lib, main as cli, phases, pipeline
 from w2s_jax.errors import ConfigError
 
 
@@ -57,7 +57,7 @@ def run(config: config_dict.ConfigDict | Mapping, seeds: Sequence[int] | None = 
 def load_results(path) -> list[dict]:
   """The results of a results.json file, or of every finished run under a workdir."""
   path = pathlib.Path(path)
-  files = [path] if path.is_file() else sorted(path.glob("results/*/results.json"))
+  files = [path] if path.is_file() else config_lib.results_files(path)
   return [json.loads(f.read_text()) for f in files]
 
 

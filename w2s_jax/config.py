@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pathlib
 from typing import Any, Mapping
 
 from w2s_jax import data, losses, models
@@ -32,6 +33,16 @@ NOT_IN_RESULTS_KEY = ("workdir", "mesh", "eval_batch_size", "logging")
 def results_hash(cfg: Mapping) -> str:
   """The folder name of a run's results: <workdir>/results/<hash>/."""
   return stable_hash({k: v for k, v in cfg.items() if k not in NOT_IN_RESULTS_KEY})
+
+
+def results_folder(cfg: Mapping) -> pathlib.Path:
+  """Where a run writes results.json and config.json."""
+  return pathlib.Path(cfg["workdir"]) / "results" / results_hash(cfg)
+
+
+def results_files(workdir) -> list[pathlib.Path]:
+  """The results.json of every finished run under a workdir."""
+  return sorted(pathlib.Path(workdir).glob("results/*/results.json"))
 
 
 DEFAULT_SUPERVISOR = "weak"

@@ -183,8 +183,7 @@ def cached(ctx: Context, name: str, kind: str, key,
 
 
 def phase_folder(ctx: Context, kind: str, key) -> pathlib.Path:
-  if "cache_version" not in key:
-    key = {"cache_version": CACHE_VERSION, **key}
+  key = {"cache_version": CACHE_VERSION, **key}
   return ctx.workdir / "phases" / f"{kind}-{config_lib.stable_hash(key)}"
 
 

@@ -177,7 +177,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
       "phases": ctx.phases, "wall_s": time.time() - start,
   }
   if jax.process_index() == 0:
-    out = ctx.workdir / "results" / config_hash
+    out = config_lib.results_folder(cfg)
     checkpoints.write_json(out / "config.json", cfg)
     checkpoints.write_json(out / "results.json", {**results, "results_file":
                                                   str(out / "results.json")})

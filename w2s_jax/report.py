@@ -92,7 +92,7 @@ def seeds_table(results: Sequence[dict]) -> str:
 def load_runs(workdir) -> list[tuple[dict, dict]]:
   """(config, results) of every finished run under <workdir>/results/."""
   runs = []
-  for path in sorted(pathlib.Path(workdir).glob("results/*/results.json")):
+  for path in config_lib.results_files(workdir):
     config = json.loads((path.parent / "config.json").read_text())
     runs.append((config, json.loads(path.read_text())))
   return runs

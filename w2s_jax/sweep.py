@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import pathlib
 import sys
 import time
 from typing import Mapping
@@ -72,8 +71,7 @@ def plan(cfg: Mapping) -> list[dict]:
 
 
 def is_done(run: Mapping) -> bool:
-  return (pathlib.Path(run["workdir"]) / "results" / config_lib.results_hash(run) /
-          "results.json").exists()
+  return (config_lib.results_folder(run) / "results.json").exists()
 
 
 def describe(run: Mapping) -> str:
