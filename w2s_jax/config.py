@@ -77,7 +77,7 @@ def roles(cfg: Mapping) -> list[str]:
   return list(dict.fromkeys(["weak", "strong", *sorted(supervision.roles(cfg, names))]))
 
 
-def _positive(cfg: Mapping, path: str) -> None:
+def check_positive(cfg: Mapping, path: str) -> None:
   value: Any = cfg
   for key in path.split("."):
     value = value[key]
@@ -86,11 +86,11 @@ def _positive(cfg: Mapping, path: str) -> None:
     raise ConfigError(f"{path}={value!r} must be a positive number")
 
 
-def _check_finite(node: Any, path: str = "") -> None:
+def check_finite(node: Any, path: str = "") -> None:
   """No NaN or infinity anywhere: such a value (lr=nan) would train to garbage."""
   if isinstance(node, Mapping):
     for key, value in node.items():
-      _check_finite(value, f"{path}.{key}" if path else str(key))
+      check_finite(value, f"{path}.{key}" if path else str(key))
   elif isinstance(node, float) and not math.isfinite(node):
     raise ConfigError(f"{path}={node!r} must be a finite number")
 
@@ -98,7 +98,7 @@ def _check_finite(node: Any, path: str = "") -> None:
 ROLE_FIELDS = ("model", "train", "pooling", "head_init_std", "linear_probe")
 
 
-def _check_model_section(cfg: Mapping, role: str) -> None:
+def check_model_section(cfg: Mapping, role: str) -> None:
   section = cfg[role]
   missing = [k for k in ROLE_FIELDS if k not in section]
   if missing:
@@ -115,21 +115,21 @@ def _check_model_section(cfg: Mapping, role: str) -> None:
     raise ConfigError(f"{role}.pooling={section['pooling']!r} is unknown; choose from "
                       f"{', '.join(POOLINGS)}")
   for key in ("lr", "epochs", "batch_size"):
-    _positive(cfg, f"{role}.train.{key}")
+    check_positive(cfg, f"{role}.train.{key}")
   pretrain = section.get("pretrain")
   if pretrain and pretrain["enabled"]:
     for key in ("steps", "batch_size", "lr"):
-      _positive(cfg, f"{role}.pretrain.{key}")
+      check_positive(cfg, f"{role}.pretrain.{key}")
 
 
 def validate(cfg: Mapping) -> None:
   """Raises ConfigError naming the first bad key and what it may be."""
-  _check_finite(cfg)
+  check_finite(cfg)
   if cfg["task"]["name"] not in data.TASKS:
     raise ConfigError(f"task.name={cfg['task']['name']!r} is unknown; choose from "
                       f"{', '.join(data.TASKS)}")
   for key in ("n_docs", "n_test", "eval_batch_size"):
-    _positive(cfg, key if key == "eval_batch_size" else f"task.{key}")
+    check_positive(cfg, key if key == "eval_batch_size" else f"task.{key}")
   if data.is_text(cfg["task"]):
     task = cfg["task"]
     if "source" not in task:
@@ -142,7 +142,7 @@ def validate(cfg: Mapping) -> None:
     if task.get("long_docs") not in tokenize.POLICIES:
       raise ConfigError(f"task.long_docs={task.get('long_docs')!r} is unknown; choose from "
                         f"{', '.join(tokenize.POLICIES)}")
-    _positive(cfg, "task.max_ctx")
+    check_positive(cfg, "task.max_ctx")
   if cfg["task"].get("n_val", 0) < 0:
     raise ConfigError(f"task.n_val={cfg['task']['n_val']} must be >= 0")
   from w2s_jax import supervision  # supervision builds on phases, which builds on this module
@@ -152,7 +152,7 @@ def validate(cfg: Mapping) -> None:
     raise ConfigError("supervisors.weak must be a model (kind='model'): PGR is measured "
                       "against its test accuracy")
   for role in roles(cfg):
-    _check_model_section(cfg, role)
+    check_model_section(cfg, role)
     if role_uses_validation(cfg, role) and not cfg["task"].get("n_val", 0):
       raise ConfigError(f"{role}.train.eval_every > 0 selects on validation; set "
                         "task.n_val > 0")

@@ -73,6 +73,18 @@ def start_distributed(coordinator: str | None) -> None:
                              heartbeat_timeout_seconds=HEARTBEAT_S)
 
 
+def experiment(cfg):
+  """(run, run_table, seeds_table) of the config's kind of experiment: weak-to-strong, or
+  measurement tampering detection (experiment="mtd")."""
+  kind = cfg.get("experiment", "w2s")
+  if kind == "mtd":
+    from w2s_jax.mtd import pipeline as mtd
+    return mtd.run, mtd.run_table, mtd.seeds_table
+  if kind != "w2s":
+    raise ConfigError(f"experiment={kind!r} is unknown; choose from w2s, mtd")
+  return pipeline.run, report.run_table, report.seeds_table
+
+
 def main(argv):
   del argv
   cfg = setup()
@@ -80,16 +92,19 @@ def main(argv):
     seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else [cfg["seed"]]
   except ValueError:
     raise ConfigError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2")
+  run_one, run_table, seeds_table = experiment(cfg)
   runs = []
   for seed in seeds:
-    result = pipeline.run({**cfg, "seed": seed})
-    print(report.run_table(result))
+    result = run_one({**cfg, "seed": seed})
+    print(run_table(result))
     runs.append(result)
   if len(runs) > 1:
-    print(report.seeds_table(runs))
+    print(seeds_table(runs))
   if "results_file" in runs[-1]:
     print(f"results: {', '.join(r['results_file'] for r in runs)}")
-    print(f"figures: {', '.join(str(pathlib.Path(r['results_file']).parent / 'curves.png') for r in runs)}")
+    figures = [pathlib.Path(r["results_file"]).parent / "curves.png" for r in runs]
+    if all(f.exists() for f in figures):
+      print(f"figures: {', '.join(map(str, figures))}")
 
 
 def _on_signal(signum, frame):

@@ -125,7 +125,9 @@ def _semantic(section: Mapping) -> dict:
 
 
 def pretrain_key(cfg, role: str):
-  world = {k: v for k, v in cfg["task"].items() if k not in ("n_docs", "n_test", "n_val")}
+  # What a task draws its labelled splits from does not change its pretraining corpus.
+  world = {k: v for k, v in cfg["task"].items()
+           if k not in ("n_docs", "n_test", "n_val", "train_mix", "test_mix")}
   return {"world": world, "model": model_config(cfg, role),
           "pretrain": _semantic(cfg[role]["pretrain"])}
 
@@ -292,7 +294,7 @@ def pretrain_phase(ctx: Context, role: str) -> pathlib.Path:
                 pretrain_key(cfg, role), compute)
 
 
-def _backbone_params(ctx: Context, role: str, model_cfg, target):
+def backbone_params(ctx: Context, role: str, model_cfg, target):
   """The role's starting backbone weights placed like `target`: pretrained in this job,
   from a checkpoint, or None (a fresh initialisation)."""
   if pretraining(ctx.cfg, role):
@@ -404,7 +406,7 @@ def _train_classifier(ctx: Context, name: str, role: str, split: str, p_pos: np.
   ckpt = checkpoints.TrainCheckpoints.for_section(out / CHECKPOINTS_DIR, abstract, train_cfg)
   state = None  # resumed from the latest checkpoint when there is one
   if ckpt.latest_step() is None:
-    backbone = _backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
+    backbone = backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
     state = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
   step_fn = train.make_train_step(train.classification_objective(s.model, loss, s.total_steps),
                                   s.tx, shardings, s.batch_sharding, s.trainable,
@@ -453,7 +455,7 @@ def train_together(ctx: Context, names: list[str], role: str, split: str,
   loss_state = {"student": jnp.zeros((), jnp.int32)}
   abstract, shardings = train.describe_state(s.model, s.tx, ctx.mesh, s.sample,
                                              loss_state=loss_state)
-  backbone = _backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
+  backbone = backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
   single = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
   count = len(names)
 
@@ -541,10 +543,10 @@ def _truncated_backbone(ctx, role, full_cfg, model_cfg, abstract, sample):
   weights pretrained in the job are restored whole and the later layers dropped."""
   target = abstract["params"]["backbone"]
   if models.is_checkpoint(full_cfg) or full_cfg is model_cfg:
-    return _backbone_params(ctx, role, model_cfg, target)
+    return backbone_params(ctx, role, model_cfg, target)
   full = models.build_pooled(full_cfg, pooling=ctx.cfg[role]["pooling"])
   full_target = train.describe_state(full, optax.identity(), ctx.mesh, sample)[0]
-  params = _backbone_params(ctx, role, full_cfg, full_target["params"]["backbone"])
+  params = backbone_params(ctx, role, full_cfg, full_target["params"]["backbone"])
   if params is None:
     return None
   wanted = flax.traverse_util.flatten_dict(dict(target))

@@ -73,7 +73,7 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   return summary
 
 
-def _check_workdir(workdir: pathlib.Path) -> None:
+def check_workdir(workdir: pathlib.Path) -> None:
   """The workdir must be a folder we can write in: say so now, not after hours of training."""
   try:
     (workdir / "phases").mkdir(parents=True, exist_ok=True)
@@ -116,7 +116,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
   config_lib.validate(cfg)
   start = time.time()
   if jax.process_index() == 0:
-    _check_workdir(pathlib.Path(cfg["workdir"]))
+    check_workdir(pathlib.Path(cfg["workdir"]))
   use_compilation_cache(pathlib.Path(cfg["workdir"]))
   ctx = phases.Context(cfg=cfg, workdir=pathlib.Path(cfg["workdir"]),
                        mesh=sharding.make_mesh(cfg["mesh"]),

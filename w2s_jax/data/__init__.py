@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from w2s_jax.data import latent_topics, sources, text_tasks
+from w2s_jax.data import latent_topics, sources, text_tasks, vault
 from w2s_jax.errors import ConfigError, DataError
 
 TASKS = ("latent_topics", *text_tasks.TASKS)
@@ -195,6 +195,9 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:
   """Unlabeled documents from the task's world, for self-supervised pretraining."""
   name = task_cfg["name"]
+  if name == "vault":
+    return vault.pretraining_documents(vault.make_vault(task_cfg), n,
+                                       np.random.default_rng([seed, 2]))
   if name != "latent_topics":
     raise ConfigError(f"task {name!r} has no generator for pretraining documents; "
                       "set strong.pretrain.enabled=False or task.name=latent_topics")
@@ -213,4 +216,7 @@ def model_overrides(task_cfg: Mapping) -> dict:
   if task_cfg["name"] == "latent_topics":
     world = latent_topics.make_world(task_cfg)
     return {"vocab_size": world.vocab_size, "n_positions": world.seq_len}
+  if task_cfg["name"] == "vault":
+    task = vault.make_vault(task_cfg)
+    return {"vocab_size": task.vocab_size, "n_positions": task.seq_len}
   return {}
