@@ -124,6 +124,9 @@ def check_model_section(cfg: Mapping, role: str) -> None:
 
 def validate(cfg: Mapping) -> None:
   """Raises ConfigError naming the first bad key and what it may be."""
+  if cfg.get("experiment", "w2s") == "mtd":
+    from w2s_jax.mtd import pipeline as mtd  # which builds on this module
+    return mtd.validate(cfg)
   check_finite(cfg)
   if cfg["task"]["name"] not in data.TASKS:
     raise ConfigError(f"task.name={cfg['task']['name']!r} is unknown; choose from "

@@ -15,7 +15,7 @@ from w2s_jax import checkpoints, config as config_lib, data, phases, pipeline, s
 from w2s_jax import report
 from w2s_jax.data import mtd as mtd_data, vault
 from w2s_jax.errors import ConfigError
-from w2s_jax.mtd import methods as methods_lib
+from w2s_jax.mtd import measurements, methods as methods_lib
 
 EXPERIMENT = "mtd"
 
@@ -30,6 +30,7 @@ def method_names(cfg: Mapping) -> list[str]:
 
 
 def validate(cfg: Mapping) -> None:
+  """Raises ConfigError naming the first bad key and what it may be."""
   config_lib.check_finite(cfg)
   if cfg["task"]["name"] != "vault":
     raise ConfigError(f"task.name={cfg['task']['name']!r}: MTD experiments run on the vault "
@@ -51,6 +52,7 @@ def validate(cfg: Mapping) -> None:
 
 
 def run(cfg: Mapping[str, Any]) -> dict:
+  """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   validate(cfg)
   start = time.time()
   workdir = pathlib.Path(cfg["workdir"])
@@ -66,6 +68,8 @@ def run(cfg: Mapping[str, Any]) -> dict:
   for name in method_names(cfg):
     scores = methods_lib.METHODS[name](ctx)
     results_by_method[name] = {"real_vs_fake_auroc": mtd_data.real_vs_fake_auroc(scores, test)}
+  fits = {variant: _measurement_fit(ctx, variant) for variant in measurements.VARIANTS
+          if f"mtd:{variant}" in ctx.phases}
   counted = ~test.trusted & test.all_positive
   train = ctx.splits["train"]
   results = {
@@ -78,7 +82,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
       "categories": {split: dict(zip(vault.CATEGORIES, np.bincount(
           arrays["category"], minlength=len(vault.CATEGORIES)).tolist()))
           for split, arrays in ctx.splits.items()},
-      "phases": ctx.phases, "wall_s": time.time() - start,
+      "measurement_fit": fits, "phases": ctx.phases, "wall_s": time.time() - start,
   }
   if jax.process_index() == 0:
     out = config_lib.results_folder(cfg)
@@ -88,6 +92,17 @@ def run(cfg: Mapping[str, Any]) -> dict:
   return results
 
 
+def _measurement_fit(ctx, variant: str) -> dict:
+  """How well a measurement predictor predicts the test split's measurements: accuracy of
+  the conjunction head and of each measurement's head."""
+  logits = measurements.outputs(measurements.measurement_phase(ctx, variant))["logits_test"]
+  observed = np.asarray(ctx.splits["test"]["measurements"], bool)
+  targets = np.concatenate([observed.all(1)[:, None], observed], 1)
+  accuracy = ((logits > 0) == targets).mean(0)
+  return {"all_positive_accuracy": float(accuracy[0]),
+          "measurement_accuracy": [float(a) for a in accuracy[1:]]}
+
+
 def run_table(result: Mapping) -> str:
   n = result["n"]
   lines = [f"MTD seed {result['seed']} ({result['names']['strong']}): real-vs-fake AUROC on "
@@ -95,6 +110,10 @@ def run_table(result: Mapping) -> str:
            f"{'method':<16} {'AUROC':>7}"]
   lines += [f"{name:<16} {m['real_vs_fake_auroc']:>7.3f}"
             for name, m in result["methods"].items()]
+  for variant, fit in result["measurement_fit"].items():
+    sensors = ", ".join(f"{a:.3f}" for a in fit["measurement_accuracy"])
+    lines.append(f"{variant} model's test accuracy: all positive "
+                 f"{fit['all_positive_accuracy']:.3f}; each measurement {sensors}")
   return "\n".join(lines)
 
 
