@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-from w2s_jax import config as config_lib
+from w2s_jax import config as config_lib, report
 from w2s_jax.data import vault as V
 from w2s_jax.errors import ConfigError, DataError
 from w2s_jax.mtd import pipeline as mtd_pipeline
@@ -115,7 +115,12 @@ def test_every_method_runs_end_to_end_and_reruns_from_cache(tmp_path):
   assert {p["reused"] for p in again["phases"].values()} == {True}
   assert again["methods"] == first["methods"]
   assert (tmp_path / "results" / first["config_hash"] / "results.json").exists()
-  print(mtd_pipeline.seeds_table([first, again]))
+  assert "evidence_probe" in mtd_pipeline.seeds_table([first, again])
+  written = report.write_report(tmp_path)
+  text = (tmp_path / "report" / "report.md").read_text()
+  assert "## Measurement tampering detection" in text and "| ground_truth |" in text
+  assert (tmp_path / "report" / "mtd_auroc.png").exists()
+  assert len(written["mtd_rows"]) == 5 and written["mtd_rows"][0]["seeds"] == [0]
 
 
 def test_mtd_config_errors_are_one_line(tmp_path):

@@ -1,5 +1,6 @@
 """PNG figures with matplotlib (Agg: no display needed): the W2S paper's accuracy against
-ceiling accuracy, PGR per method, and a run's training curves."""
+ceiling accuracy, PGR per method, a run's training curves, and the real-vs-fake AUROC of
+measurement-tampering detection methods."""
 
 from __future__ import annotations
 
@@ -124,4 +125,28 @@ def training_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
     ax.set(title=name, xlabel="step", ylabel="loss")
     ax.title.set_fontsize(8)
   fig.suptitle(f"{results['task']} seed {results['seed']} ({results['config_hash']})")
+  return _save(fig, path)
+
+
+def mtd_auroc(rows: Sequence[dict], path: pathlib.Path) -> pathlib.Path:
+  """Real-vs-fake AUROC per detection method (mean, sample std bars, each seed a dot), one
+  group of bars per strong model; chance (0.5) dashed."""
+  methods = list(dict.fromkeys(r["method"] for r in rows))
+  models = list(dict.fromkeys((r["strong"], r["setting"]) for r in rows))
+  fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(methods) * len(models)), 3.6))
+  width = 0.8 / len(models)
+  for i, (strong, setting) in enumerate(models):
+    mine = {r["method"]: r for r in rows if (r["strong"], r["setting"]) == (strong, setting)}
+    xs = [m + (i - (len(models) - 1) / 2) * width for m in range(len(methods))]
+    means = [mine[m]["auroc_mean"] if m in mine else math.nan for m in methods]
+    stds = [mine[m]["auroc_std"] if m in mine else 0.0 for m in methods]
+    ax.bar(xs, means, width, yerr=stds, label=f"{strong} ({setting[:6]})", alpha=0.8)
+    for x, m in zip(xs, methods):
+      if m in mine:
+        ax.plot([x] * len(mine[m]["auroc_values"]), mine[m]["auroc_values"], "k.", ms=3)
+  ax.axhline(0.5, color="grey", ls="--", lw=1)
+  ax.set_xticks(range(len(methods)), methods, rotation=20)
+  ax.set_ylabel("real-vs-fake AUROC")
+  ax.set_ylim(0.0, 1.02)
+  ax.legend(fontsize=7)
   return _save(fig, path)

@@ -177,6 +177,40 @@ def summarize_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
   return sorted(rows, key=lambda r: (r["task"], r["differs"], r["weak"], r["strong"]))
 
 
+def is_mtd(results: Mapping) -> bool:
+  return results.get("experiment") == "mtd"
+
+
+def summarize_mtd_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
+  """One row per (setting, detection method) of measurement-tampering runs: real-vs-fake
+  AUROC mean and sample std (ddof=1) over seeds."""
+  settings: dict[str, list] = {}
+  for config, results in runs:
+    setting = {**setting_of(config), "mtd": {k: v for k, v in config.get("mtd", {}).items()
+                                             if k != "methods"}}
+    settings.setdefault(config_lib.stable_hash(setting), []).append(results)
+  rows = []
+  for sid, group in settings.items():
+    group = sorted(group, key=lambda r: r["seed"])
+    for method in dict.fromkeys(m for r in group for m in r["methods"]):
+      seeded = [r for r in group if method in r["methods"]]
+      values = [r["methods"][method]["real_vs_fake_auroc"] for r in seeded]
+      mean, std, _ = mean_std(values)
+      rows.append({"setting": sid, "task": seeded[0]["task"],
+                   "strong": seeded[0]["names"]["strong"], "method": method,
+                   "seeds": [r["seed"] for r in seeded], "auroc_values": values,
+                   "auroc_mean": mean, "auroc_std": std})
+  return sorted(rows, key=lambda r: (r["task"], r["strong"], r["setting"]))
+
+
+def mtd_markdown(rows: Sequence[dict]) -> str:
+  lines = ["| task | strong | method | seeds | real-vs-fake AUROC |", "|---|---|---|---|---|"]
+  lines += [f"| {r['task']} | {r['strong']} | {r['method']} | "
+            f"{','.join(map(str, r['seeds']))} | {_cell(r['auroc_mean'], r['auroc_std'])} |"
+            for r in rows]
+  return "\n".join(lines)
+
+
 def _cell(mean, std=None, digits=3) -> str:
   if mean is None:
     return "undef"
@@ -220,15 +254,24 @@ def write_report(workdir, out=None) -> dict:
     raise DataError(f"no finished runs under {workdir}/results; run an experiment first")
   out = pathlib.Path(out or pathlib.Path(workdir) / "report")
   out.mkdir(parents=True, exist_ok=True)
+  mtd_runs = [run for run in runs if is_mtd(run[1])]
+  runs = [run for run in runs if not is_mtd(run[1])]
   rows = summarize_runs(runs)
-  pngs = figures.report_figures(rows, out)
+  mtd_rows = summarize_mtd_runs(mtd_runs)
+  pngs = figures.report_figures(rows, out) if rows else []
+  if mtd_rows:
+    pngs.append(figures.mtd_auroc(mtd_rows, out / "mtd_auroc.png"))
   curves = [pathlib.Path(r["results_file"]).parent / "curves.png" for _, r in runs
             if "results_file" in r]
   md = [f"# Report: {len(runs)} runs under {workdir}", "",
         "Mean ± sample std (ddof=1) over seeds; PGR = (student - weak) / (ceiling - weak) on "
         "test accuracy, its 95% interval a t interval over seeds (one seed: the paired "
         "bootstrap interval over test examples); undef when the ceiling is not significantly "
-        "above the weak model.", "", rows_markdown(rows), "", "## Figures", "",
+        "above the weak model.", "", rows_markdown(rows) if rows else "(no weak-to-strong runs)",
+        *(["", "## Measurement tampering detection", "",
+           "AUROC of real against fake positives among the untrusted test examples whose "
+           "measurements are all positive; mean ± sample std over seeds.", "",
+           mtd_markdown(mtd_rows)] if mtd_rows else []), "", "## Figures", "",
         *(f"![{p.stem}]({p.name})" for p in pngs), "", "## Training curves per run", "",
         *(f"- {p}" for p in curves if p.exists())]
   (out / "report.md").write_text("\n".join(md) + "\n")
@@ -238,9 +281,19 @@ def write_report(workdir, out=None) -> dict:
     for r in rows:
       writer.writerow({**r, "seeds": " ".join(map(str, r["seeds"])),
                        "pgr_ci95": " ".join(f"{v:.4f}" for v in r["pgr_ci95"] or [])})
-  (out / "seeds.json").write_text(json.dumps(rows, indent=2))
-  return {"rows": rows, "files": [out / "report.md", out / "report.csv", out / "seeds.json",
-                                  *pngs]}
+  files = [out / "report.md", out / "report.csv", out / "seeds.json"]
+  (out / "seeds.json").write_text(json.dumps(rows + mtd_rows, indent=2))
+  if mtd_rows:
+    with open(out / "report_mtd.csv", "w", newline="") as f:
+      writer = csv.DictWriter(f, fieldnames=MTD_CSV_FIELDS, extrasaction="ignore")
+      writer.writeheader()
+      for r in mtd_rows:
+        writer.writerow({**r, "seeds": " ".join(map(str, r["seeds"]))})
+    files.append(out / "report_mtd.csv")
+  return {"rows": rows, "mtd_rows": mtd_rows, "files": [*files, *pngs]}
+
+
+MTD_CSV_FIELDS = ("task", "strong", "method", "seeds", "auroc_mean", "auroc_std", "setting")
 
 
 def main(argv=None) -> int:
@@ -255,7 +308,10 @@ def main(argv=None) -> int:
   except W2SError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  print(rows_markdown(written["rows"]))
+  if written["rows"]:
+    print(rows_markdown(written["rows"]))
+  if written["mtd_rows"]:
+    print(mtd_markdown(written["mtd_rows"]))
   print("\n".join(f"wrote {path}" for path in written["files"]))
   return 0
 
