@@ -133,7 +133,7 @@ def mtd_auroc(rows: Sequence[dict], path: pathlib.Path) -> pathlib.Path:
   group of bars per strong model; chance (0.5) dashed."""
   methods = list(dict.fromkeys(r["method"] for r in rows))
   models = list(dict.fromkeys((r["strong"], r["setting"]) for r in rows))
-  fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(methods) * len(models)), 3.6))
+  fig, ax = plt.subplots(figsize=(min(12.0, 4.0 + 0.45 * len(methods) * len(models)), 3.6))
   width = 0.8 / len(models)
   for i, (strong, setting) in enumerate(models):
     mine = {r["method"]: r for r in rows if (r["strong"], r["setting"]) == (strong, setting)}
