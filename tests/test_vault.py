@@ -6,6 +6,8 @@ import importlib
 import numpy as np
 import pytest
 
+import w2s_jax
+
 from w2s_jax import config as config_lib, report
 from w2s_jax.data import vault as V
 from w2s_jax.errors import ConfigError, DataError
@@ -111,7 +113,7 @@ def test_every_method_runs_end_to_end_and_reruns_from_cache(tmp_path):
     assert 0.0 <= m["real_vs_fake_auroc"] <= 1.0
   assert first["n"]["test_real_positive"] > 0 and first["n"]["test_fake_positive"] > 0
   assert {p["reused"] for p in first["phases"].values()} == {False}
-  again = mtd_pipeline.run(cfg)
+  again = w2s_jax.run(cfg)  # the API runs the experiment the config names
   assert {p["reused"] for p in again["phases"].values()} == {True}
   assert again["methods"] == first["methods"]
   assert (tmp_path / "results" / first["config_hash"] / "results.json").exists()

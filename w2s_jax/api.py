@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ml_collections import config_dict
 
-from w2s_jax import config as config_lib, main as cli, phases, pipeline
+from w2s_jax import config as config_lib, main as cli, phases
 from w2s_jax.errors import ConfigError
 
 
@@ -49,9 +49,10 @@ def load_config(spec: str, overrides: Mapping[str, Any] | None = None
 def run(config: config_dict.ConfigDict | Mapping, seeds: Sequence[int] | None = None):
   """Runs (or reuses) an experiment; its results dict, or a list of them with `seeds`."""
   cfg = config.to_dict() if hasattr(config, "to_dict") else json.loads(json.dumps(config))
+  run_one = cli.experiment(cfg)[0]  # weak-to-strong, or measurement tampering detection
   if seeds is None:
-    return pipeline.run(cfg)
-  return [pipeline.run({**cfg, "seed": int(seed)}) for seed in seeds]
+    return run_one(cfg)
+  return [run_one({**cfg, "seed": int(seed)}) for seed in seeds]
 
 
 def load_results(path) -> list[dict]:
