@@ -26,11 +26,12 @@ from w2s_jax import supervision
 from w2s_jax.errors import ConfigError
 
 
-def _check_batch_sizes(cfg, mesh) -> None:
-  """Every (micro-)batch is split evenly over the data-parallel devices."""
+def check_batch_sizes(cfg, mesh, roles) -> None:
+  """Every (micro-)batch of the roles' training and pretraining, and every evaluation batch,
+  is split evenly over the data-parallel devices."""
   ways = sharding.data_parallel_size(mesh)
   sizes = {"eval_batch_size": (cfg["eval_batch_size"], 1)}
-  for role in config_lib.roles(cfg):
+  for role in roles:
     sections = [("train", cfg[role]["train"])]
     if phases.pretraining(cfg, role):
       sections.append(("pretrain", cfg[role]["pretrain"]))
@@ -121,7 +122,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
   ctx = phases.Context(cfg=cfg, workdir=pathlib.Path(cfg["workdir"]),
                        mesh=sharding.make_mesh(cfg["mesh"]),
                        splits=data.load_splits(cfg["task"], cfg["seed"]))
-  _check_batch_sizes(cfg, ctx.mesh)
+  check_batch_sizes(cfg, ctx.mesh, config_lib.roles(cfg))
   methods = config_lib.student_methods(cfg)
   supervisors = {name: supervision.resolve(ctx, name)
                  for name in dict.fromkeys(["weak", *(s for _, s in methods.values())])}

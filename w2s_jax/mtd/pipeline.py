@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
-from w2s_jax import checkpoints, config as config_lib, data, phases, pipeline, sharding
+from w2s_jax import checkpoints, config as config_lib, phases, pipeline, sharding
 from w2s_jax import report
 from w2s_jax.data import mtd as mtd_data, vault
 from w2s_jax.errors import ConfigError
@@ -43,12 +43,6 @@ def validate(cfg: Mapping) -> None:
   weight = cfg["mtd"]["aggregate_weight"]
   if not 0.0 < weight < 1.0:
     raise ConfigError(f"mtd.aggregate_weight={weight} must be between 0 and 1 (exclusive)")
-  ways = sharding.data_parallel_size(sharding.make_mesh(cfg["mesh"]))
-  for key, size in (("strong.train.batch_size", cfg["strong"]["train"]["batch_size"]),
-                    ("eval_batch_size", cfg["eval_batch_size"])):
-    if size % ways:
-      raise ConfigError(f"{key}={size} does not split over the {ways} data-parallel devices; "
-                        f"use a multiple of {ways}")
 
 
 def run(cfg: Mapping[str, Any]) -> dict:
@@ -61,6 +55,7 @@ def run(cfg: Mapping[str, Any]) -> dict:
   pipeline.use_compilation_cache(workdir)
   ctx = phases.Context(cfg=cfg, workdir=workdir, mesh=sharding.make_mesh(cfg["mesh"]),
                        splits=vault.load_splits(cfg["task"], cfg["seed"]))
+  pipeline.check_batch_sizes(cfg, ctx.mesh, ["strong"])
   if phases.pretraining(cfg, "strong"):
     phases.pretrain_phase(ctx, "strong")
   test = vault.to_examples(vault.make_vault(cfg["task"]), ctx.splits["test"])
