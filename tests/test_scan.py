@@ -76,3 +76,39 @@ def test_scanned_and_rematerialised_layers_match_unrolled(name):
     want = to_scanned(expected_grads, family) if variant.get("scan_layers") else expected_grads
     for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(want)):  # relative to the scale
       assert np.abs(a - b).max() <= 1e-5 * max(np.abs(b).max(), 1.0), variant
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_pooled_position_alone_in_the_last_layer_matches_the_full_pass(name):
+  """A classifier pooling one position runs its last layer at that position only: the
+  same pooled state and gradients as the full pass pooled afterwards (left and right
+  padding, under scan too, where the full pass is kept)."""
+  family, cfg = FAMILIES[name]
+  cfg = {**cfg, "qk_norm": True} if name == "llama" else cfg
+  ids, mask = batch()
+  left_padded = jnp.asarray(np.flip(np.asarray(mask), 1))
+  backbone = models.build_backbone(cfg)
+  params = nn.meta.unbox(jax.jit(backbone.init)(jax.random.key(0), ids, mask)["params"])
+  weights = jax.random.normal(jax.random.key(1), (3, 32))
+
+  def pooled_and_grads(module, params, mask, how, index_path):
+    def loss(p):
+      if index_path:
+        out = models.classifier.pooled_hidden(module.bind({"params": p}), ids, mask, how)
+      else:
+        out = models.pool(module.apply({"params": p}, ids, mask), mask, how)
+      return (out * weights).sum(), out
+    (_, out), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    return out, grads
+
+  for how in ("last", "first"):
+    for m in (mask, left_padded):
+      expected, expected_grads = pooled_and_grads(backbone, params, m, how, False)
+      out, grads = pooled_and_grads(backbone, params, m, how, True)
+      np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6, err_msg=how)
+      for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(expected_grads)):
+        assert np.abs(a - b).max() <= 1e-5 * max(np.abs(b).max(), 1.0), how
+  scanned = models.build_backbone({**cfg, "scan_layers": True})
+  out, _ = pooled_and_grads(scanned, to_scanned(params, family), mask, "last", True)
+  expected, _ = pooled_and_grads(backbone, params, mask, "last", False)
+  np.testing.assert_allclose(out, expected, rtol=2e-5, atol=1e-5)

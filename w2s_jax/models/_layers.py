@@ -139,6 +139,48 @@ def padding_mask(attention_mask):
   return attention_mask.astype(bool)[:, None, None, :]
 
 
+def take_positions(x, index):
+  """x [batch, length, ...] at one position per row (index [batch]) -> [batch, 1, ...]."""
+  index = index.reshape((-1, 1) + (1,) * (x.ndim - 2))
+  return jnp.take_along_axis(x, index, axis=1)
+
+
+def output_at(hidden, index):
+  """[batch, length, d] hidden states at one position per row ([batch, d]); all of them
+  when index is None. (Under scan the last layer runs over every position: its parameters
+  sit inside the stacked loop.)"""
+  return hidden if index is None else take_positions(hidden, index)[:, 0]
+
+
+def query_rows(mask, index):
+  """The rows of a [batch, 1, q or 1, k] mask for the queries at `index` ([batch])."""
+  if mask.shape[2] == 1:
+    return mask
+  return jnp.take_along_axis(mask, index[:, None, None, None], axis=2)
+
+
+def attend(q, k, v, mask):
+  """Softmax attention. q [batch, q_len, heads, dim], k and v [batch, k_len, kv_heads, dim]
+  (grouped-query when kv_heads < heads), mask [batch, 1, q_len or 1, k_len] (True: attend).
+
+  The same arithmetic as jax.nn.dot_product_attention's XLA path, written in the
+  batch-heads-first layout with an additive mask: on CPU its batched dots and backward pass
+  run faster (docs/performance.md). Masked logits get a large finite negative, so a row
+  with no real key (a query on padding) averages instead of producing NaN.
+  """
+  batch, q_len, heads, dim = q.shape
+  kv_heads = k.shape[2]
+  group = heads // kv_heads
+  bias = jnp.where(mask, 0.0, -0.7 * float(jnp.finfo(jnp.float32).max))[:, :, None]
+  q = jnp.transpose(q.reshape(batch, q_len, kv_heads, group, dim), (0, 2, 3, 1, 4))
+  k, v = jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
+  logits = jnp.einsum("bkgqd,bksd->bkgqs", q, k, preferred_element_type=jnp.float32)
+  logits = logits * dim ** -0.5 + bias
+  probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+  out = jnp.einsum("bkgqs,bksd->bkgqd", probs, v)
+  return jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(batch, q_len, heads, dim)
+
+
 class Attention(nn.Module):
   """Multi-head attention with separate q/k/v projections (sharded over heads), for models
   with absolute positions (GPT-2, BERT).
@@ -147,21 +189,28 @@ class Attention(nn.Module):
   query, so softmax cancels it. Its gradient is zero up to rounding noise, which Adam would
   blow up into lr-sized updates that differ between device layouts. (Not so under RoPE,
   where the bias is rotated by position: see llama.py.)
+
+  With `query_index` ([batch]) only that position of each row is a query: the output is
+  [batch, 1, d_model] (a classifier's last layer needs no other).
   """
   config: Any  # a family config: n_heads, d_model, dtype, param_dtype, lora_*
 
   @nn.compact
-  def __call__(self, x, mask):
+  def __call__(self, x, mask, query_index=None):
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     heads, head_dim = cfg.n_heads, cfg.d_model // cfg.n_heads
 
-    def project(name, use_bias):
+    def project(name, use_bias, inputs):
       return Projection((heads, head_dim), ("embed", "heads", "kv"), use_bias=use_bias,
                         dtype=dtype, param_dtype=pdtype, name=name,
-                        **lora_options(cfg, name))(x)
+                        **lora_options(cfg, name))(inputs)
 
-    q, k, v = project("q", True), project("k", False), project("v", True)
-    out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    if query_index is not None:
+      queries, mask = take_positions(x, query_index), query_rows(mask, query_index)
+    else:
+      queries = x
+    q, k, v = project("q", True, queries), project("k", False, x), project("v", True, x)
+    out = attend(q, k, v, mask)
     return Projection((x.shape[-1],), ("heads", "kv", "embed"), n_in=2, dtype=dtype,
                       param_dtype=pdtype, name="o", **lora_options(cfg, "o"))(out)

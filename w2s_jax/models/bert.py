@@ -40,10 +40,13 @@ class Layer(nn.Module):
   config: BertConfig
 
   @nn.compact
-  def __call__(self, x, mask):
+  def __call__(self, x, mask, query_index=None):
+    """query_index ([batch]): compute only that position of each row -> [batch, 1, d]."""
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-    attended = _layers.Attention(cfg, name="attn")(x, mask)
+    attended = _layers.Attention(cfg, name="attn")(x, mask, query_index)
+    if query_index is not None:
+      x = _layers.take_positions(x, query_index)
     x = _layers.layer_norm("attn_ln", cfg.layer_norm_eps, dtype, pdtype)(x + attended)
     h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "mlp_in"))(x)
@@ -55,11 +58,12 @@ class Layer(nn.Module):
 
 
 class Bert(nn.Module):
-  """Returns the last hidden states [batch, length, d_model]; one segment (token type 0)."""
+  """Returns the last hidden states [batch, length, d_model], or with `output_index`
+  ([batch]) those at one position per row, [batch, d_model]; one segment (token type 0)."""
   config: BertConfig
 
   @nn.compact
-  def __call__(self, input_ids, attention_mask):
+  def __call__(self, input_ids, attention_mask, output_index=None):
     cfg = self.config
     if cfg.activation not in _layers.ACTIVATIONS:
       raise ConfigError(f"activation {cfg.activation!r} is not supported; supported: "
@@ -77,11 +81,12 @@ class Bert(nn.Module):
     mask = _layers.padding_mask(attention_mask)
     if cfg.scan_layers:
       x, _ = _layers.scanned(Layer, cfg, cfg.n_layers, n_broadcast=1)(cfg, name="layers")(x, mask)
-      return x
+      return _layers.output_at(x, output_index)
     layer = _layers.layer_class(Layer, cfg)
-    for i in range(cfg.n_layers):
+    for i in range(cfg.n_layers - 1):
       x = layer(cfg, name=f"layer_{i}")(x, mask)
-    return x
+    x = layer(cfg, name=f"layer_{cfg.n_layers - 1}")(x, mask, output_index)
+    return x if output_index is None else x[:, 0]
 
   def logits(self, hidden):
     raise ConfigError("BERT-style encoders have no next-token head; set "

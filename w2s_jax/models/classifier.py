@@ -13,19 +13,39 @@ import jax
 import jax.numpy as jnp
 
 
+POOLINGS = ("last", "first", "mean")
+
+
+def pooled_index(attention_mask, how: str):
+  """The one position per row that pooling `how` reads ([batch]), or None for "mean"."""
+  if how not in POOLINGS:
+    raise ValueError(f"unknown pooling {how!r}; choose from {', '.join(POOLINGS)}")
+  if how == "mean":
+    return None
+  if how == "first":  # CLS token of encoders
+    return jnp.zeros(attention_mask.shape[:1], jnp.int32)
+  # the last real token, wherever the padding is (the mask, never the pad id)
+  positions = jnp.arange(attention_mask.shape[1])[None]
+  return jnp.max(jnp.where(attention_mask.astype(bool), positions, -1), axis=1)
+
+
 def pool(hidden, attention_mask, how: str):
   """[batch, length, d] -> [batch, d]; uses the mask, never the pad id."""
-  mask = attention_mask.astype(bool)
-  if how == "last":  # last real token, wherever the padding is
-    positions = jnp.arange(mask.shape[1])[None]
-    last = jnp.max(jnp.where(mask, positions, -1), axis=1)
-    return jnp.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0]
-  if how == "first":  # CLS token of encoders
-    return hidden[:, 0]
-  if how == "mean":
-    weights = mask.astype(hidden.dtype)[..., None]
-    return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
-  raise ValueError(f"unknown pooling {how!r}; choose from last, first, mean")
+  index = pooled_index(attention_mask, how)
+  if index is not None:
+    return jnp.take_along_axis(hidden, index[:, None, None], axis=1)[:, 0]
+  weights = attention_mask.astype(hidden.dtype)[..., None]
+  return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+
+
+def pooled_hidden(backbone, input_ids, attention_mask, how: str):
+  """The backbone's pooled hidden state [batch, d]. Pooling one position ("last",
+  "first") runs the last layer at that position only (its keys and values still cover
+  every position): the other positions' outputs would be thrown away."""
+  index = pooled_index(attention_mask, how)
+  if index is None:
+    return pool(backbone(input_ids, attention_mask), attention_mask, how)
+  return backbone(input_ids, attention_mask, output_index=index)
 
 
 class Classifier(nn.Module):
@@ -36,8 +56,8 @@ class Classifier(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):
-    hidden = self.backbone(input_ids, attention_mask)
-    pooled = pool(hidden, attention_mask, self.pooling).astype(jnp.float32)
+    pooled = pooled_hidden(self.backbone, input_ids, attention_mask,
+                           self.pooling).astype(jnp.float32)
     init = (nn.initializers.normal(self.head_init_std) if self.head_init_std > 0
             else nn.initializers.zeros_init())
     return nn.Dense(
@@ -54,8 +74,8 @@ class Pooled(nn.Module):
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):
-    hidden = self.backbone(input_ids, attention_mask)
-    return pool(hidden, attention_mask, self.pooling).astype(jnp.float32)
+    return pooled_hidden(self.backbone, input_ids, attention_mask,
+                         self.pooling).astype(jnp.float32)
 
 
 class LanguageModel(nn.Module):

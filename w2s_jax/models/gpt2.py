@@ -43,11 +43,14 @@ class Block(nn.Module):
   config: GPT2Config
 
   @nn.compact
-  def __call__(self, x, mask):
+  def __call__(self, x, mask, query_index=None):
+    """query_index ([batch]): compute only that position of each row -> [batch, 1, d]."""
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     h = _layers.layer_norm("ln_1", cfg.layer_norm_eps, dtype, pdtype)(x)
-    x = x + _layers.Attention(cfg, name="attn")(h, mask)
+    if query_index is not None:
+      x = _layers.take_positions(x, query_index)
+    x = x + _layers.Attention(cfg, name="attn")(h, mask, query_index)
     h = _layers.layer_norm("ln_2", cfg.layer_norm_eps, dtype, pdtype)(x)
     h = _layers.dense("c_fc", cfg.mlp_dim, ("embed", "mlp"), dtype, True, pdtype,
                       **_layers.lora_options(cfg, "c_fc"))(h)
@@ -58,7 +61,8 @@ class Block(nn.Module):
 
 
 class GPT2(nn.Module):
-  """Returns final hidden states [batch, length, d_model] (after ln_f)."""
+  """Returns final hidden states [batch, length, d_model] (after ln_f), or with
+  `output_index` ([batch]) those at one position per row, [batch, d_model]."""
   config: GPT2Config
 
   def setup(self):
@@ -74,7 +78,7 @@ class GPT2(nn.Module):
       self.blocks = [block(cfg, name=f"h_{i}") for i in range(cfg.n_layers)]
     self.ln_f = _layers.layer_norm("ln_f", cfg.layer_norm_eps, jnp.dtype(cfg.dtype), pdtype)
 
-  def __call__(self, input_ids, attention_mask):
+  def __call__(self, input_ids, attention_mask, output_index=None):
     cfg = self.config
     length = input_ids.shape[1]
     if length > cfg.n_positions:
@@ -84,10 +88,11 @@ class GPT2(nn.Module):
     mask = _layers.causal_mask(attention_mask)
     if cfg.scan_layers:
       x, _ = self.blocks(x, mask)
-    else:
-      for block in self.blocks:
-        x = block(x, mask)
-    return self.ln_f(x)
+      return _layers.output_at(self.ln_f(x), output_index)
+    for block in self.blocks[:-1]:
+      x = block(x, mask)
+    x = self.blocks[-1](x, mask, output_index)
+    return self.ln_f(x if output_index is None else x[:, 0])
 
   def logits(self, hidden):
     """Next-token logits through the tied input embedding, as GPT-2 does."""

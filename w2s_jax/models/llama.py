@@ -111,25 +111,32 @@ class Attention(nn.Module):
   config: LlamaConfig
 
   @nn.compact
-  def __call__(self, x, mask, positions):
+  def __call__(self, x, mask, positions, query_index=None):
+    """With `query_index` ([batch]) only that position of each row is a query (output
+    [batch, 1, d_model])."""
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     head_dim = cfg.attention_head_dim
 
-    def project(name, heads, axes):
+    def project(name, heads, axes, inputs):
       return _layers.Projection((heads, head_dim), ("embed",) + axes,
                                 use_bias=cfg.attention_bias, dtype=dtype, param_dtype=pdtype,
-                                name=name, **_layers.lora_options(cfg, name))(x)
+                                name=name, **_layers.lora_options(cfg, name))(inputs)
 
-    q = project("q", cfg.n_heads, ("heads", "kv"))
-    k = project("k", cfg.n_kv_heads, ("kv_heads", "kv"))
-    v = project("v", cfg.n_kv_heads, ("kv_heads", "kv"))
+    queries, query_positions = x, positions
+    if query_index is not None:
+      queries = _layers.take_positions(x, query_index)
+      query_positions = _layers.take_positions(positions, query_index)
+      mask = _layers.query_rows(mask, query_index)
+    q = project("q", cfg.n_heads, ("heads", "kv"), queries)
+    k = project("k", cfg.n_kv_heads, ("kv_heads", "kv"), x)
+    v = project("v", cfg.n_kv_heads, ("kv_heads", "kv"), x)
     if cfg.qk_norm:
       q = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="q_norm")(q)
       k = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="k_norm")(k)
     inv_freq = rope_frequencies(cfg)
-    q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
-    out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    q, k = apply_rope(q, query_positions, inv_freq), apply_rope(k, positions, inv_freq)
+    out = _layers.attend(q, k, v, mask)
     return _layers.Projection((x.shape[-1],), ("heads", "kv", "embed"), n_in=2, use_bias=False,
                               dtype=dtype, param_dtype=pdtype, name="o",
                               **_layers.lora_options(cfg, "o"))(out)
@@ -139,12 +146,15 @@ class Block(nn.Module):
   config: LlamaConfig
 
   @nn.compact
-  def __call__(self, x, full_mask, windowed_mask, positions, in_window):
+  def __call__(self, x, full_mask, windowed_mask, positions, in_window, query_index=None):
+    """query_index ([batch]): compute only that position of each row -> [batch, 1, d]."""
     cfg = self.config
     mask = jnp.where(in_window, windowed_mask, full_mask)
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="input_norm")(x)
-    x = x + Attention(cfg, name="attn")(h, mask, positions)
+    if query_index is not None:
+      x = _layers.take_positions(x, query_index)
+    x = x + Attention(cfg, name="attn")(h, mask, positions, query_index)
     h = RMSNorm(cfg.rms_norm_eps, dtype, pdtype, name="post_attention_norm")(x)
     def mlp(name, features, axes, h):
       return _layers.dense(name, features, axes, dtype, cfg.mlp_bias, pdtype,
@@ -157,7 +167,8 @@ class Block(nn.Module):
 
 
 class Llama(nn.Module):
-  """Returns final hidden states [batch, length, d_model] (after the final norm)."""
+  """Returns final hidden states [batch, length, d_model] (after the final norm), or with
+  `output_index` ([batch]) those at one position per row, [batch, d_model]."""
   config: LlamaConfig
 
   def setup(self):
@@ -175,7 +186,7 @@ class Llama(nn.Module):
       self.lm_head = _layers.dense("lm_head", cfg.vocab_size, ("embed", "vocab"), jnp.float32,
                                    False, jnp.dtype(cfg.param_dtype))
 
-  def __call__(self, input_ids, attention_mask):
+  def __call__(self, input_ids, attention_mask, output_index=None):
     cfg = self.config
     x = self.embed_tokens(input_ids).astype(jnp.dtype(cfg.dtype))
     full = _layers.causal_mask(attention_mask)
@@ -190,10 +201,11 @@ class Llama(nn.Module):
                            for i in range(cfg.n_layers)])
     if cfg.scan_layers:
       x, _ = self.blocks(x, full, windowed, positions, in_window)
-    else:
-      for i, block in enumerate(self.blocks):
-        x = block(x, full, windowed, positions, in_window[i])
-    return self.norm(x)
+      return _layers.output_at(self.norm(x), output_index)
+    for i, block in enumerate(self.blocks[:-1]):
+      x = block(x, full, windowed, positions, in_window[i])
+    x = self.blocks[-1](x, full, windowed, positions, in_window[-1], output_index)
+    return self.norm(x if output_index is None else x[:, 0])
 
   def logits(self, hidden):
     if self.config.tie_embeddings:
