@@ -63,3 +63,35 @@ def test_parameters_carry_logical_axis_names():
   assert tuple(specs["head"]["kernel"]) == ("embed", "classes")
   unnamed = [s for s in jax.tree.leaves(specs, is_leaf=lambda x: x is None) if not s]
   assert not unnamed, "every parameter needs logical axis names"
+
+
+def test_attention_matches_the_reference_in_outputs_and_gradients():
+  """The hand-written attention (and its backward pass) against jax.nn.dot_product_attention
+  differentiated by JAX: grouped-query heads, causal and padding masks, a fully masked row
+  (finite, and, like every query on padding, read by nothing downstream: no loss weight)."""
+  from w2s_jax.models import _layers
+  rng = np.random.default_rng(0)
+  q = jnp.asarray(rng.standard_normal((3, 6, 4, 8)), jnp.float32)
+  k, v = (jnp.asarray(rng.standard_normal((3, 6, 2, 8)), jnp.float32) for _ in range(2))
+  attention_mask = jnp.asarray([[1] * 6, [1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1]])
+  weights = jnp.asarray(rng.standard_normal((3, 6, 4, 8)), jnp.float32)
+  weights = weights * attention_mask[:, :, None, None]
+  for mask in (_layers.causal_mask(attention_mask), _layers.padding_mask(attention_mask)):
+    def loss(fn, *qkv):
+      return (fn(*qkv, mask) * weights).sum()
+    ours = jax.value_and_grad(lambda *a: loss(_layers.attend, *a), argnums=(0, 1, 2))(q, k, v)
+    reference = jax.value_and_grad(
+        lambda *a: loss(lambda q, k, v, m: jax.nn.dot_product_attention(q, k, v, mask=m), *a),
+        argnums=(0, 1, 2))(q, k, v)
+    out = _layers.attend(q, k, v, mask)
+    assert np.isfinite(out).all()  # row 2's first query sees no real key
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_exact_gelu_matches_pytorch():
+  torch = __import__("pytest").importorskip("torch")
+  from w2s_jax.models import _layers
+  x = np.linspace(-10, 10, 20001, dtype=np.float32)
+  expected = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+  np.testing.assert_allclose(_layers.ACTIVATIONS["gelu"](jnp.asarray(x)), expected, atol=3e-6)

@@ -12,9 +12,15 @@ import jax.numpy as jnp
 
 INIT = nn.initializers.normal(stddev=0.02)
 
+def gelu_exact(x):
+  """x Φ(x) through erf, as PyTorch computes it; jax.nn.gelu's erfc form is the same
+  function (to 1e-6) but costs twice as much on CPU."""
+  return 0.5 * x * (1.0 + jax.lax.erf(x * jnp.asarray(0.5 ** 0.5, x.dtype)))
+
+
 # Hugging Face's activation names (transformers.activations.ACT2FN) that we implement.
 ACTIVATIONS = {
-    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu": gelu_exact,
     "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
     "gelu_fast": functools.partial(jax.nn.gelu, approximate=True),
     "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
@@ -163,22 +169,51 @@ def attend(q, k, v, mask):
   """Softmax attention. q [batch, q_len, heads, dim], k and v [batch, k_len, kv_heads, dim]
   (grouped-query when kv_heads < heads), mask [batch, 1, q_len or 1, k_len] (True: attend).
 
-  The same arithmetic as jax.nn.dot_product_attention's XLA path, written in the
-  batch-heads-first layout with an additive mask: on CPU its batched dots and backward pass
-  run faster (docs/performance.md). Masked logits get a large finite negative, so a row
-  with no real key (a query on padding) averages instead of producing NaN.
+  The arithmetic of jax.nn.dot_product_attention's XLA path, written in the
+  batch-heads-first layout with an additive mask and a hand-written backward pass: on CPU
+  its batched dots run faster than the fused ones autodiff leaves (docs/performance.md).
+  Masked logits get a large finite negative, so a row with no real key (a query on
+  padding) averages instead of producing NaN.
   """
   batch, q_len, heads, dim = q.shape
   kv_heads = k.shape[2]
-  group = heads // kv_heads
   bias = jnp.where(mask, 0.0, -0.7 * float(jnp.finfo(jnp.float32).max))[:, :, None]
-  q = jnp.transpose(q.reshape(batch, q_len, kv_heads, group, dim), (0, 2, 3, 1, 4))
+  q = jnp.transpose(q.reshape(batch, q_len, kv_heads, heads // kv_heads, dim), (0, 2, 3, 1, 4))
   k, v = jnp.transpose(k, (0, 2, 1, 3)), jnp.transpose(v, (0, 2, 1, 3))
-  logits = jnp.einsum("bkgqd,bksd->bkgqs", q, k, preferred_element_type=jnp.float32)
-  logits = logits * dim ** -0.5 + bias
-  probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-  out = jnp.einsum("bkgqs,bksd->bkgqd", probs, v)
+  out = _attention_core(q, k, v, bias, dim ** -0.5)  # [batch, kv_heads, group, q_len, dim]
   return jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(batch, q_len, heads, dim)
+
+
+def _attention_forward(q, k, v, bias, scale):
+  logits = jnp.einsum("bkgqd,bksd->bkgqs", q, k, preferred_element_type=jnp.float32)
+  probs = jax.nn.softmax(logits * scale + bias, axis=-1).astype(v.dtype)
+  return jnp.einsum("bkgqs,bksd->bkgqd", probs, v), probs
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _attention_core(q, k, v, bias, scale):
+  return _attention_forward(q, k, v, bias, scale)[0]
+
+
+def _attention_core_fwd(q, k, v, bias, scale):
+  out, probs = _attention_forward(q, k, v, bias, scale)
+  return out, (q, k, v, probs, out)
+
+
+def _attention_core_bwd(scale, residuals, grad_out):
+  q, k, v, probs, out = residuals
+  f32 = jnp.float32
+  grad_v = jnp.einsum("bkgqs,bkgqd->bksd", probs, grad_out)
+  grad_probs = jnp.einsum("bkgqd,bksd->bkgqs", grad_out, v, preferred_element_type=f32)
+  # softmax's backward: sum_s p * dp equals sum_d out * d_out (one pass over [q, dim])
+  row_sums = jnp.sum(grad_out.astype(f32) * out.astype(f32), axis=-1, keepdims=True)
+  grad_logits = (probs.astype(f32) * (grad_probs - row_sums) * scale).astype(q.dtype)
+  grad_q = jnp.einsum("bkgqs,bksd->bkgqd", grad_logits, k)
+  grad_k = jnp.einsum("bkgqs,bkgqd->bksd", grad_logits, q)
+  return grad_q, grad_k, grad_v, None  # the mask's bias takes no gradient
+
+
+_attention_core.defvjp(_attention_core_fwd, _attention_core_bwd)
 
 
 class Attention(nn.Module):
