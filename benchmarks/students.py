@@ -62,14 +62,16 @@ def main(argv=None):
           prepared, scratch / f"run{r}-{vectorize}", args.losses, vectorize, args.seed)
       times[vectorize].append(seconds)
   sequential, together = (statistics.median(times[v]) for v in (False, True))
-  difference = max(float(np.nanmax(np.abs(predictions[True][m] - predictions[False][m])))
-                   for m in predictions[False])
+  differences = {m: float(np.nanmax(np.abs(predictions[True][m] - predictions[False][m])))
+                 for m in predictions[False]}
+  difference = max(differences.values())
   print(f"{n} students of the offline default (seed {args.seed}), medians of {args.rounds} "
         "alternating rounds:")
   print(f"  one after another: {sequential:6.1f} s  ({3600 * n / sequential:6.0f} students/hour)")
   print(f"  vectorised:        {together:6.1f} s  ({3600 * n / together:6.0f} students/hour)")
   print(f"  speed-up {sequential / together:.2f}x; largest difference in a test prediction "
-        f"p(y=1): {difference:.2e}")
+        f"p(y=1): {difference:.2e} (" + ", ".join(f"{m} {d:.1e}" for m, d in
+                                             differences.items()) + ")")
   shutil.rmtree(scratch, ignore_errors=True)
 
 

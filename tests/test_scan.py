@@ -112,3 +112,8 @@ def test_pooled_position_alone_in_the_last_layer_matches_the_full_pass(name):
   out, _ = pooled_and_grads(scanned, to_scanned(params, family), mask, "last", True)
   expected, _ = pooled_and_grads(backbone, params, mask, "last", False)
   np.testing.assert_allclose(out, expected, rtol=2e-5, atol=1e-5)
+  no_layers = models.build_backbone({**cfg, "n_layers": 0})  # a probe on the embeddings
+  params = nn.meta.unbox(no_layers.init(jax.random.key(0), ids, mask)["params"])
+  out, _ = pooled_and_grads(no_layers, params, mask, "last", True)
+  expected, _ = pooled_and_grads(no_layers, params, mask, "last", False)
+  np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)

@@ -151,11 +151,13 @@ def take_positions(x, index):
   return jnp.take_along_axis(x, index, axis=1)
 
 
-def output_at(hidden, index):
-  """[batch, length, d] hidden states at one position per row ([batch, d]); all of them
-  when index is None. (Under scan the last layer runs over every position: its parameters
-  sit inside the stacked loop.)"""
-  return hidden if index is None else take_positions(hidden, index)[:, 0]
+def select_output(x, index, last_layer_ran_at_index: bool):
+  """The layers' output at one position per row ([batch, d]), or all of x when index is
+  None. The last layer ran only at `index` ([batch, 1, d] already) unless the model has no
+  layers or runs them under scan (the last one sits inside the stacked loop)."""
+  if index is None:
+    return x
+  return x[:, 0] if last_layer_ran_at_index else take_positions(x, index)[:, 0]
 
 
 def query_rows(mask, index):

@@ -81,12 +81,11 @@ class Bert(nn.Module):
     mask = _layers.padding_mask(attention_mask)
     if cfg.scan_layers:
       x, _ = _layers.scanned(Layer, cfg, cfg.n_layers, n_broadcast=1)(cfg, name="layers")(x, mask)
-      return _layers.output_at(x, output_index)
+      return _layers.select_output(x, output_index, False)
     layer = _layers.layer_class(Layer, cfg)
-    for i in range(cfg.n_layers - 1):
-      x = layer(cfg, name=f"layer_{i}")(x, mask)
-    x = layer(cfg, name=f"layer_{cfg.n_layers - 1}")(x, mask, output_index)
-    return x if output_index is None else x[:, 0]
+    for i in range(cfg.n_layers):
+      x = layer(cfg, name=f"layer_{i}")(x, mask, output_index if i == cfg.n_layers - 1 else None)
+    return _layers.select_output(x, output_index, cfg.n_layers > 0)
 
   def logits(self, hidden):
     raise ConfigError("BERT-style encoders have no next-token head; set "

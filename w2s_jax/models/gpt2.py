@@ -88,11 +88,11 @@ class GPT2(nn.Module):
     mask = _layers.causal_mask(attention_mask)
     if cfg.scan_layers:
       x, _ = self.blocks(x, mask)
-      return _layers.output_at(self.ln_f(x), output_index)
-    for block in self.blocks[:-1]:
-      x = block(x, mask)
-    x = self.blocks[-1](x, mask, output_index)
-    return self.ln_f(x if output_index is None else x[:, 0])
+    else:
+      for i, block in enumerate(self.blocks):
+        x = block(x, mask, output_index if i == cfg.n_layers - 1 else None)
+    last_ran_at_index = not cfg.scan_layers and cfg.n_layers > 0
+    return self.ln_f(_layers.select_output(x, output_index, last_ran_at_index))
 
   def logits(self, hidden):
     """Next-token logits through the tied input embedding, as GPT-2 does."""

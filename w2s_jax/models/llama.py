@@ -201,11 +201,12 @@ class Llama(nn.Module):
                            for i in range(cfg.n_layers)])
     if cfg.scan_layers:
       x, _ = self.blocks(x, full, windowed, positions, in_window)
-      return _layers.output_at(self.norm(x), output_index)
-    for i, block in enumerate(self.blocks[:-1]):
-      x = block(x, full, windowed, positions, in_window[i])
-    x = self.blocks[-1](x, full, windowed, positions, in_window[-1], output_index)
-    return self.norm(x if output_index is None else x[:, 0])
+    else:
+      for i, block in enumerate(self.blocks):
+        x = block(x, full, windowed, positions, in_window[i],
+                  output_index if i == cfg.n_layers - 1 else None)
+    last_ran_at_index = not cfg.scan_layers and cfg.n_layers > 0
+    return self.norm(_layers.select_output(x, output_index, last_ran_at_index))
 
   def logits(self, hidden):
     if self.config.tie_embeddings:
