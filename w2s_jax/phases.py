@@ -444,36 +444,48 @@ def can_train_together(cfg, role: str, loss: str) -> bool:
 def train_together(ctx: Context, names: list[str], role: str, split: str,
                    supervisor: Supervisor, loss_names: list[str], seed: int) -> dict:
   """Several students of one role, split, supervisor and seed, differing only in their loss,
-  trained as one program (train.map_students); {name: (logits, record)} as
-  _train_classifier gives them.
+  trained as one program; {name: (logits, record)} as _train_classifier gives them. One at
+  a time (train.students_in_parallel: on a CPU) the program steps each student's own state
+  as training it alone would; more at a time, their states are stacked and vmapped.
   (No mid-phase checkpoints: a kill retrains the group.)"""
   labels = supervisor.labels(split)
   _check_labelled(", ".join(names), supervisor, labels, split,
                   ctx.cfg[role]["train"]["batch_size"], role)
   s = _setup(ctx, role, split, labels)
   bound = [losses.bind(n, ctx.cfg.get("losses"), s.arrays["labels"]) for n in loss_names]
-  loss_state = {"student": jnp.zeros((), jnp.int32)}
+  count = len(names)
+  chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0), count)
+  loss_state = {} if chunk == 1 else {"student": jnp.zeros((), jnp.int32)}
   abstract, shardings = train.describe_state(s.model, s.tx, ctx.mesh, s.sample,
                                              loss_state=loss_state)
   backbone = backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
   single = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
-  count = len(names)
-
-  def stack(state):  # every student starts where a student trained alone would
-    stacked = jax.tree.map(lambda x: jnp.stack([x] * count), state)
-    return {**stacked, "loss_state": {"student": jnp.arange(count, dtype=jnp.int32)}}
-  state = jax.jit(stack, out_shardings=train.stacked_shardings(shardings))(single)
-  chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0), count)
-  step_fn = train.make_vectorised_train_step(
-      train.students_objective(s.model, bound, s.total_steps), s.tx, shardings,
-      s.batch_sharding, s.trainable, accum_steps=s.train_cfg.get("grad_accum_steps", 1),
-      chunk=chunk)
+  accum_steps = s.train_cfg.get("grad_accum_steps", 1)
+  # every student starts where a student trained alone would
+  if chunk == 1:  # each its own buffers, as the step donates them
+    state = (single, *(jax.tree.map(jnp.copy, single) for _ in range(count - 1)))
+    step_fn = train.make_students_train_step(
+        [train.classification_objective(s.model, loss, s.total_steps) for loss in bound],
+        s.tx, shardings, s.batch_sharding, s.trainable, accum_steps=accum_steps)
+  else:
+    def stack(state):
+      stacked = jax.tree.map(lambda x: jnp.stack([x] * count), state)
+      return {**stacked, "loss_state": {"student": jnp.arange(count, dtype=jnp.int32)}}
+    state = jax.jit(stack, out_shardings=train.stacked_shardings(shardings))(single)
+    step_fn = train.make_vectorised_train_step(
+        train.students_objective(s.model, bound, s.total_steps), s.tx, shardings,
+        s.batch_sharding, s.trainable, accum_steps=accum_steps, chunk=chunk)
   state, fit_log = train.fit(
       state, step_fn, s.batches(seed), s.total_steps, s.batch_sharding,
       log_every=s.train_cfg.get("log_every", 25), desc=f"students {', '.join(names)}",
       max_loss_ratio=s.train_cfg.get("max_loss_ratio", 0.0), remedy=f"lower {role}.train.lr")
-  logits_on = _eval_logits(ctx, role, s, shardings["params"], chunk)
-  logits = {split_: logits_on(state["params"], split_) for split_ in ctx.eval_splits}
+  if chunk == 1:
+    logits_on = _eval_logits(ctx, role, s, shardings["params"])
+    logits = {split_: np.stack([logits_on(one["params"], split_) for one in state])
+              for split_ in ctx.eval_splits}
+  else:
+    logits_on = _eval_logits(ctx, role, s, shardings["params"], chunk)
+    logits = {split_: logits_on(state["params"], split_) for split_ in ctx.eval_splits}
   results = {}
   for i, (name, loss) in enumerate(zip(names, bound)):
     history = [{"step": h["step"], "loss": h["loss"][i], "grad_norm": h["grad_norm"][i]}

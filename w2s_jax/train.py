@@ -212,10 +212,11 @@ def stacked_shardings(shardings):
 
 
 def students_in_parallel(chunk: int, count: int) -> int:
-  """How many stacked students one program computes at once (lax.map's batch_size): `chunk`
-  when > 0; else all of them on an accelerator, and one at a time on a CPU, where the
+  """How many students trained together one program computes at once: `chunk` when > 0;
+  else all of them (vmapped) on an accelerator, and one at a time on a CPU, where the
   batched matmuls and embedding scatters of vmap ran at 0.75x the speed of separate ones
-  (benchmarks/students.py)."""
+  (benchmarks/students.py). One at a time is make_students_train_step; more, vmapped
+  chunks of a stacked state (make_vectorised_train_step)."""
   if chunk > 0:
     return min(chunk, count)
   return 1 if jax.default_backend() == "cpu" else count
@@ -225,6 +226,30 @@ def map_students(fn, stacked, chunk: int | None):
   """fn over the leading (student) axis of `stacked`, `chunk` students vmapped at a time
   inside one program (None or 1: one after another)."""
   return jax.lax.map(fn, stacked, batch_size=None if chunk in (None, 1) else chunk)
+
+
+def make_students_train_step(objectives: Sequence[Objective],
+                             tx: optax.GradientTransformation, state_shardings,
+                             batch_sharding,
+                             trainable: Callable[[tuple[str, ...]], bool] | None = None,
+                             accum_steps: int = 1):
+  """Students one after another inside one jitted program, one dispatch per step for all:
+  (states, batch) -> (states, metrics stacked over students), a tuple of states each with
+  its own objective compiled in. Each student's computation is the program of its training
+  alone, so the results are the same bit for bit on a CPU (slicing a stacked state instead
+  joined XLA's fusions and changed their rounding, which a self-referential loss such as
+  `product` carried forward to 1.5e-5 in p)."""
+  steps = [train_step_fn(objective, tx, trainable, accum_steps) for objective in objectives]
+  replicated = sharding.replicated(batch_sharding.mesh)
+
+  def step(states, batch):
+    stepped = [step_one(state, batch) for step_one, state in zip(steps, states)]
+    metrics = jax.tree.map(lambda *per_student: jnp.stack(per_student),
+                           *[metrics for _, metrics in stepped])
+    return tuple(state for state, _ in stepped), metrics
+  shardings = (state_shardings,) * len(steps)
+  return jax.jit(step, in_shardings=(shardings, batch_sharding),
+                 out_shardings=(shardings, replicated), donate_argnums=0)
 
 
 def make_vectorised_train_step(objective: Objective, tx: optax.GradientTransformation,
