@@ -152,8 +152,9 @@ def get_config(arg=None):
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
   # vectorize: the students sharing a supervisor train as one program, one dispatch per step
-  # for all (the same results within float rounding; see benchmarks/students.py), with
-  # vectorize_chunk of them vmapped at a time (0: one at a time on CPU, all on accelerators).
+  # for all (see benchmarks/students.py), with vectorize_chunk of them at a time (0: one at a
+  # time on CPU, each with its own step, the same results bit for bit as training alone; all
+  # of them vmapped on accelerators, the same within float rounding).
   c.student = dict(losses="xent,logconf,product", vectorize=False, vectorize_chunk=0)
   c.supervisors = supervisors()
   c.losses = loss_sections()
