@@ -249,3 +249,24 @@ def test_corrupt_mid_phase_checkpoint_is_a_one_line_error(uninterrupted, tmp_pat
   line = helpers.one_line_error(helpers.run_cli(f"--config.workdir={workdir}", *RESUMABLE))
   assert line.startswith(f"error: checkpoint {checkpoint} is unreadable"), line
   assert line.endswith("delete it to resume from an earlier one or from the start"), line
+
+
+COMPILE_ONE_PROGRAM = """
+import pathlib, sys
+import jax, jax.numpy as jnp
+from w2s_jax import pipeline
+pipeline.use_compilation_cache(pathlib.Path(sys.argv[1]))
+jax.jit(lambda x: jnp.cos(x) * 2)(jnp.arange(3.0)).block_until_ready()
+"""
+
+
+def test_a_workdir_moved_elsewhere_still_finds_its_compiled_programs(tmp_path):
+  def compile_in(workdir):
+    env = {k: v for k, v in helpers.cli_env().items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    subprocess.run([helpers.sys.executable, "-c", COMPILE_ONE_PROGRAM, str(workdir)],
+                   cwd=helpers.REPO, env=env, check=True, timeout=120)
+    return sorted(p.name for p in (workdir / "jax_cache").iterdir())
+  written = compile_in(tmp_path / "first")
+  assert written
+  shutil.copytree(tmp_path / "first", tmp_path / "moved")
+  assert compile_in(tmp_path / "moved") == written  # every program found, none compiled

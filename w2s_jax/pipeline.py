@@ -13,6 +13,7 @@ is computed.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import tempfile
 import time
@@ -87,10 +88,17 @@ def check_workdir(workdir: pathlib.Path) -> None:
 def use_compilation_cache(workdir: pathlib.Path) -> None:
   """Keeps compiled XLA programs in <workdir>/jax_cache, unless the environment names a cache
   (JAX_COMPILATION_CACHE_DIR): every phase builds its own jitted step, so students, seeds
-  and reruns of the same shapes would otherwise compile again (a tiny run: 38 s -> 10 s)."""
+  and reruns of the same shapes would otherwise compile again (a tiny run: 38 s -> 10 s).
+
+  XLA's own caches stay off (unless JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES names some): JAX
+  passes their folder, inside the cache's, to the compiler, which puts the path into every
+  program's cache key, so a workdir moved, copied or mounted elsewhere found none of its
+  programs."""
   if jax.config.jax_compilation_cache_dir is None:
     jax.config.update("jax_compilation_cache_dir", str(workdir / "jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  if "JAX_PERSISTENT_CACHE_ENABLE_XLA_CACHES" not in os.environ:
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "none")
 
 
 def _students_together(ctx, methods, supervisors) -> dict:
