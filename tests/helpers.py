@@ -1,4 +1,4 @@
-"""Running the command line from tests."""
+"""Running the command line from tests; initialising a model as the pipeline does."""
 
 import os
 import pathlib
@@ -28,3 +28,14 @@ def one_line_error(proc) -> str:
   lines = [line for line in proc.stderr.splitlines() if " w2s_jax." not in line]  # logs
   assert len(lines) == 1, proc.stderr[-3000:]
   return lines[0]
+
+
+def init_params(module, ids, mask, seed=0):
+  """The module's unboxed parameters, from one jitted initialiser compiled as train.init_state
+  compiles it (op by op, each initialiser's random numbers would compile on their own)."""
+  import flax.linen as nn
+  import jax
+  from w2s_jax import train
+  init = jax.jit(module.init,
+                 compiler_options=train.initialiser_compiler_options(jax.default_backend()))
+  return nn.meta.unbox(init(jax.random.key(seed), ids, mask)["params"])

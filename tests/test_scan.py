@@ -1,5 +1,6 @@
 """Layers under nn.scan, and rematerialised layers, compute what the unrolled layers do."""
 
+import functools
 import flax.linen as nn
 import flax.traverse_util
 import jax
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests import helpers
 from w2s_jax import models
 from w2s_jax.models import bert, gpt2, llama
 
@@ -59,7 +61,7 @@ def test_scanned_and_rematerialised_layers_match_unrolled(name):
   family, cfg = FAMILIES[name]
   ids, mask = batch()
   unrolled = models.build_backbone(cfg)
-  params = nn.meta.unbox(jax.jit(unrolled.init)(jax.random.key(0), ids, mask)["params"])
+  params = helpers.init_params(unrolled, ids, mask)
   expected, expected_grads = outputs_and_grads(unrolled, params, ids, mask)
   variants = [dict(scan_layers=True)]
   if name == "gpt2":  # remat is the same code in every family
@@ -88,9 +90,10 @@ def test_pooled_position_alone_in_the_last_layer_matches_the_full_pass(name):
   ids, mask = batch()
   left_padded = jnp.asarray(np.flip(np.asarray(mask), 1))
   backbone = models.build_backbone(cfg)
-  params = nn.meta.unbox(jax.jit(backbone.init)(jax.random.key(0), ids, mask)["params"])
+  params = helpers.init_params(backbone, ids, mask)
   weights = jax.random.normal(jax.random.key(1), (3, 32))
 
+  @functools.partial(jax.jit, static_argnums=(0, 3, 4))  # one program per variant, not per op
   def pooled_and_grads(module, params, mask, how, index_path):
     def loss(p):
       if index_path:
@@ -113,7 +116,7 @@ def test_pooled_position_alone_in_the_last_layer_matches_the_full_pass(name):
   expected, _ = pooled_and_grads(backbone, params, mask, "last", False)
   np.testing.assert_allclose(out, expected, rtol=2e-5, atol=1e-5)
   no_layers = models.build_backbone({**cfg, "n_layers": 0})  # a probe on the embeddings
-  params = nn.meta.unbox(no_layers.init(jax.random.key(0), ids, mask)["params"])
+  params = helpers.init_params(no_layers, ids, mask)
   out, _ = pooled_and_grads(no_layers, params, mask, "last", True)
   expected, _ = pooled_and_grads(no_layers, params, mask, "last", False)
   np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)

@@ -315,6 +315,8 @@ def test_vmapped_students_match_students_trained_alone():
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0, loss_state=loss_state)
   stacked = jax.tree.map(lambda x: jax.numpy.stack([x] * len(names)), state)
   stacked["loss_state"] = {"student": jax.numpy.arange(len(names), dtype=jax.numpy.int32)}
+  # placed as the step returns it, so its second call reuses the first's program
+  stacked = jax.device_put(stacked, train.stacked_shardings(shardings))
   step = train.make_vectorised_train_step(train.students_objective(model, bound, 10), tx,
                                           shardings, bs, chunk=chunk)
   for _ in range(3):

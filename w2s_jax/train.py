@@ -118,7 +118,9 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
 
   replicated = shardings["step"]  # a scalar: replicated on the mesh
   fresh = jax.jit(init_fresh, in_shardings=(replicated,),
-                  out_shardings={p: flat_shardings[p] for p in fresh_paths})(
+                  out_shardings={p: flat_shardings[p] for p in fresh_paths},
+                  compiler_options=initialiser_compiler_options(
+                      replicated.mesh.devices.flat[0].platform))(
                       jax.random.key(seed))
   placed = {p: jax.device_put(v, flat_shardings[p]) for p, v in loaded.items()}
   params = flax.traverse_util.unflatten_dict({**fresh, **placed}, sep="/")
@@ -127,6 +129,13 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
   step = jax.device_put(jnp.zeros((), jnp.int32), shardings["step"])
   loss_state = jax.device_put(loss_state or {}, shardings["loss_state"])
   return {"params": params, "opt": opt, "step": step, "loss_state": loss_state}
+
+
+def initialiser_compiler_options(platform: str) -> dict:
+  """On a CPU, LLVM -O2 for a model's initialiser: its per-parameter threefry loops compile
+  2-3x faster than at the default -O3 (4-7 s -> 2-3 s for a small model), to the same values
+  bit for bit (checked on every family, LoRA included); the program runs once."""
+  return {"xla_backend_optimization_level": 2} if platform == "cpu" else {}
 
 
 def create_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sample_batch,
