@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2s_jax import models
+from w2s_jax import models, train
 
 CFG = dict(arch="gpt2", vocab_size=50, n_positions=16, d_model=16, n_layers=2, n_heads=2,
            d_mlp=32)
@@ -95,3 +95,16 @@ def test_exact_gelu_matches_pytorch():
   x = np.linspace(-10, 10, 20001, dtype=np.float32)
   expected = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
   np.testing.assert_allclose(_layers.ACTIVATIONS["gelu"](jnp.asarray(x)), expected, atol=3e-6)
+
+
+def test_initialiser_compiled_for_speed_gives_the_default_compiles_values():
+  """train.init_state compiles the initialiser with its own options on a CPU; the
+  parameters must be those of the default compile, or seeds would stop reproducing."""
+  model = models.build_classifier({**CFG, "lora_rank": 2}, head_init_std=0.02)
+  ids = np.ones((2, 8), np.int32)
+  init = jax.jit(lambda rng: model.init(rng, ids, np.ones_like(ids))["params"])
+  options = train.initialiser_compiler_options(jax.default_backend())
+  default = init.lower(jax.random.key(5)).compile()(jax.random.key(5))
+  fast = init.lower(jax.random.key(5)).compile(compiler_options=options)(jax.random.key(5))
+  for a, b in zip(jax.tree.leaves(default), jax.tree.leaves(fast)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
