@@ -26,6 +26,11 @@ def test_config_validates(name):
 def test_hub_config_offline_fails_in_one_line(name, tmp_path, monkeypatch):
   monkeypatch.setenv("HF_HUB_OFFLINE", "1")
   monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+  # the libraries read those at import; another test may have imported them already, and
+  # then each download attempt waits out its network timeouts (~23 s here)
+  monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+  monkeypatch.setattr("datasets.config.HF_HUB_OFFLINE", True)
+  monkeypatch.setattr("datasets.config.HF_DATASETS_OFFLINE", True)
   from w2s_jax.models import hf
   hf.resolve.cache_clear()
   cfg = importlib.import_module(f"configs.{name}").get_config().to_dict()
