@@ -1,6 +1,7 @@
 """Layers under nn.scan, and rematerialised layers, compute what the unrolled layers do."""
 
 import functools
+
 import flax.linen as nn
 import flax.traverse_util
 import jax
