@@ -269,10 +269,12 @@ def students_trained_alone(model, tx, mesh, batches, bound):
 
 
 def test_students_one_at_a_time_match_students_trained_alone_exactly():
-  """The CPU path of students trained together: each student's own program inside one, so
-  the same parameters bit for bit. (At this shape, stacking the states and slicing them
-  changed XLA's fusions and the rounding of some Adam moments; `product` carries such
-  differences forward through its own predictions.)"""
+  """The CPU path of students trained together: one compiled step choosing each student's
+  loss, the same parameters bit for bit as training alone. (At this shape, stacking the
+  states and slicing them changed XLA's fusions and the rounding of some Adam moments;
+  `product` carries such differences forward through its own predictions; a loss compiled
+  in beside the model instead of behind a switch rounded `logconf`'s schedule and threshold
+  differently.)"""
   mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
   rng = np.random.default_rng(0)
   batches = []
@@ -285,14 +287,20 @@ def test_students_one_at_a_time_match_students_trained_alone_exactly():
   model = models.build_classifier(dict(CFG, vocab_size=64, d_model=64, d_mlp=256,
                                        n_positions=64), head_init_std=0.0)
   tx = train.make_optimizer({"lr": 3e-4}, len(batches))
-  bound = [losses.bind(name, None, batches[0]["labels"]) for name in ("product", "xent")]
-  alone = students_trained_alone(model, tx, mesh, batches, bound[:1])  # the sensitive one
-  state, shardings = train.create_state(model, tx, mesh, batches[0], seed=0)
-  states = (state, jax.tree.map(jax.numpy.copy, state))
-  step = train.make_students_train_step(
-      [train.classification_objective(model, loss, 10) for loss in bound], tx, shardings, bs)
+  bound = [losses.bind(name, None, batches[0]["labels"])
+           for name in ("product", "logconf", "xent")]
+  alone = students_trained_alone(model, tx, mesh, batches, bound[:2])  # the sensitive ones
+  loss_state = {"student": jax.numpy.zeros((), jax.numpy.int32)}
+  state, shardings = train.create_state(model, tx, mesh, batches[0], seed=0,
+                                        loss_state=loss_state)
+  states = tuple({**jax.tree.map(jax.numpy.copy, state),
+                  "loss_state": {"student": jax.numpy.asarray(i, jax.numpy.int32)}}
+                 for i in range(len(bound)))
+  step = train.make_students_step(train.students_objective(model, bound, 10), tx, shardings,
+                                  bs)
   for batch in batches:
     states, metrics = step(states, sharding.put_batch(batch, bs))
+  assert len(metrics["loss"]) == len(bound)
   for i, (loss, params) in enumerate(alone):
     assert float(metrics["loss"][i]) == loss
     for a, b in zip(jax.tree.leaves(states[i]["params"]), jax.tree.leaves(params)):

@@ -444,9 +444,10 @@ def can_train_together(cfg, role: str, loss: str) -> bool:
 def train_together(ctx: Context, names: list[str], role: str, split: str,
                    supervisor: Supervisor, loss_names: list[str], seed: int) -> dict:
   """Several students of one role, split, supervisor and seed, differing only in their loss,
-  trained as one program; {name: (logits, record)} as _train_classifier gives them. One at
-  a time (train.students_in_parallel: on a CPU) the program steps each student's own state
-  as training it alone would; more at a time, their states are stacked and vmapped.
+  trained with one compiled step; {name: (logits, record)} as _train_classifier gives them.
+  One at a time (train.students_in_parallel: on a CPU) the step takes each student's own
+  state in turn, as training it alone would; more at a time, their states are stacked and
+  vmapped.
   (No mid-phase checkpoints: a kill retrains the group.)"""
   labels = supervisor.labels(split)
   _check_labelled(", ".join(names), supervisor, labels, split,
@@ -455,26 +456,30 @@ def train_together(ctx: Context, names: list[str], role: str, split: str,
   bound = [losses.bind(n, ctx.cfg.get("losses"), s.arrays["labels"]) for n in loss_names]
   count = len(names)
   chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0), count)
-  loss_state = {} if chunk == 1 else {"student": jnp.zeros((), jnp.int32)}
+  loss_state = {"student": jnp.zeros((), jnp.int32)}
   abstract, shardings = train.describe_state(s.model, s.tx, ctx.mesh, s.sample,
                                              loss_state=loss_state)
   backbone = backbone_params(ctx, role, s.model_cfg, abstract["params"]["backbone"])
   single = train.init_state(s.model, s.tx, shardings, s.sample, seed, backbone, loss_state)
   accum_steps = s.train_cfg.get("grad_accum_steps", 1)
+  objective = train.students_objective(s.model, bound, s.total_steps)
   # every student starts where a student trained alone would
   if chunk == 1:  # each its own buffers, as the step donates them
-    state = (single, *(jax.tree.map(jnp.copy, single) for _ in range(count - 1)))
-    step_fn = train.make_students_train_step(
-        [train.classification_objective(s.model, loss, s.total_steps) for loss in bound],
-        s.tx, shardings, s.batch_sharding, s.trainable, accum_steps=accum_steps)
+    state = tuple(
+        {**(single if i == 0 else jax.tree.map(jnp.copy, single)),
+         "loss_state": jax.device_put({"student": jnp.asarray(i, jnp.int32)},
+                                      shardings["loss_state"])}
+        for i in range(count))
+    step_fn = train.make_students_step(objective, s.tx, shardings, s.batch_sharding,
+                                       s.trainable, accum_steps=accum_steps)
   else:
     def stack(state):
       stacked = jax.tree.map(lambda x: jnp.stack([x] * count), state)
       return {**stacked, "loss_state": {"student": jnp.arange(count, dtype=jnp.int32)}}
     state = jax.jit(stack, out_shardings=train.stacked_shardings(shardings))(single)
-    step_fn = train.make_vectorised_train_step(
-        train.students_objective(s.model, bound, s.total_steps), s.tx, shardings,
-        s.batch_sharding, s.trainable, accum_steps=accum_steps, chunk=chunk)
+    step_fn = train.make_vectorised_train_step(objective, s.tx, shardings, s.batch_sharding,
+                                               s.trainable, accum_steps=accum_steps,
+                                               chunk=chunk)
   state, fit_log = train.fit(
       state, step_fn, s.batches(seed), s.total_steps, s.batch_sharding,
       log_every=s.train_cfg.get("log_every", 25), desc=f"students {', '.join(names)}",

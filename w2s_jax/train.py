@@ -7,6 +7,7 @@ empty). Every jit names its in/out shardings; the train step donates the incomin
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -152,6 +153,20 @@ def initial_loss_state(loss: losses.Loss | Callable) -> dict:
   return {"recent": jnp.full((buffer_size,), jnp.nan, jnp.float32)} if buffer_size else {}
 
 
+def _step_fraction(step, total_steps: int):
+  # Behind a barrier, so XLA cannot fold this division into a loss's own (step_frac /
+  # warmup_frac), which it does in some programs and not others.
+  return jax.lax.optimization_barrier(step.astype(jnp.float32) / max(total_steps, 1))
+
+
+def _chosen_loss(index, loss_fns: Sequence[Callable], logits, labels):
+  """loss_fns[index](logits, labels), always inside a conditional (one loss: two copies of it,
+  an index XLA cannot fold). XLA optimises a conditional's branch on its own, so a loss rounds
+  the same in a program holding only it as among the students' losses trained together."""
+  branches = list(loss_fns) if len(loss_fns) > 1 else [loss_fns[0]] * 2
+  return jax.lax.switch(index, branches, logits, labels)
+
+
 def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
                              total_steps: int) -> Objective:
   """Mean of the per-example loss against batch["labels"] (probability vectors). A loss with
@@ -160,9 +175,12 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
 
   def objective(params, batch, step, loss_state):
     logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
-    step_frac = step.astype(jnp.float32) / max(total_steps, 1)
+    step_frac = _step_fraction(step, total_steps)
     if not loss.buffer_size:
-      return loss.fn(logits, batch["labels"], step_frac=step_frac).mean(), ({}, loss_state)
+      always_first = (step < 0).astype(jnp.int32)  # 0 at run time, unknown to the compiler
+      only = functools.partial(loss.fn, step_frac=step_frac)
+      per_example = _chosen_loss(always_first, [only], logits, batch["labels"])
+      return per_example.mean(), ({}, loss_state)
     recent = loss_state["recent"]
     per_example = loss.fn(logits, batch["labels"], step_frac=step_frac, recent=recent)
     p_pos = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32))[:, 1])
@@ -173,19 +191,18 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
 
 def students_objective(model: nn.Module, student_losses: Sequence[losses.Loss],
                        total_steps: int) -> Objective:
-  """The classification objective of several students trained together (under
-  make_vectorised_train_step), each with its own loss: loss_state["student"] picks it (where
-  students are vmapped, every loss is computed and the student's selected, which costs
-  little next to the model). Losses that keep a state of their own (a buffer) are not
-  supported here."""
+  """The classification objective of several students trained together, each with its own
+  loss: loss_state["student"] picks it (where students are vmapped, every loss is computed
+  and the student's selected, which costs little next to the model). Losses that keep a
+  state of their own (a buffer) are not supported here."""
   if any(loss.buffer_size for loss in student_losses):
     raise ValueError("students trained together cannot keep a buffer of predictions")
 
   def objective(params, batch, step, loss_state):
     logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
-    step_frac = step.astype(jnp.float32) / max(total_steps, 1)
-    branches = [lambda z, y, fn=loss.fn: fn(z, y, step_frac=step_frac) for loss in student_losses]
-    per_example = jax.lax.switch(loss_state["student"], branches, logits, batch["labels"])
+    step_frac = _step_fraction(step, total_steps)
+    fns = [functools.partial(loss.fn, step_frac=step_frac) for loss in student_losses]
+    per_example = _chosen_loss(loss_state["student"], fns, logits, batch["labels"])
     return per_example.mean(), ({}, loss_state)
   return objective
 
@@ -224,8 +241,8 @@ def students_in_parallel(chunk: int, count: int) -> int:
   """How many students trained together one program computes at once: `chunk` when > 0;
   else all of them (vmapped) on an accelerator, and one at a time on a CPU, where the
   batched matmuls and embedding scatters of vmap ran at 0.75x the speed of separate ones
-  (benchmarks/students.py). One at a time is make_students_train_step; more, vmapped
-  chunks of a stacked state (make_vectorised_train_step)."""
+  (benchmarks/students.py). One at a time is make_students_step; more, vmapped chunks of a
+  stacked state (make_vectorised_train_step)."""
   if chunk > 0:
     return min(chunk, count)
   return 1 if jax.default_backend() == "cpu" else count
@@ -237,28 +254,25 @@ def map_students(fn, stacked, chunk: int | None):
   return jax.lax.map(fn, stacked, batch_size=None if chunk in (None, 1) else chunk)
 
 
-def make_students_train_step(objectives: Sequence[Objective],
-                             tx: optax.GradientTransformation, state_shardings,
-                             batch_sharding,
-                             trainable: Callable[[tuple[str, ...]], bool] | None = None,
-                             accum_steps: int = 1):
-  """Students one after another inside one jitted program, one dispatch per step for all:
-  (states, batch) -> (states, metrics stacked over students), a tuple of states each with
-  its own objective compiled in. Each student's computation is the program of its training
-  alone, so the results are the same bit for bit on a CPU (slicing a stacked state instead
-  joined XLA's fusions and changed their rounding, which a self-referential loss such as
-  `product` carried forward to 1.5e-5 in p)."""
-  steps = [train_step_fn(objective, tx, trainable, accum_steps) for objective in objectives]
-  replicated = sharding.replicated(batch_sharding.mesh)
+def make_students_step(objective: Objective, tx: optax.GradientTransformation,
+                       state_shardings, batch_sharding,
+                       trainable: Callable[[tuple[str, ...]], bool] | None = None,
+                       accum_steps: int = 1):
+  """Students one after another, one compiled step for all: (states, batch) -> (states,
+  metrics with a list over students), a tuple of states whose loss_state["student"] picks
+  each one's loss in `objective` (students_objective). A loss runs in a conditional branch
+  in every classifier step (_chosen_loss), so each student's parameters are those of
+  training it alone bit for bit (vmapping or slicing stacked states instead changed XLA's
+  fusions and their rounding, which a self-referential loss such as `product` carried
+  forward to 1.5e-5 in p)."""
+  step = make_train_step(objective, tx, state_shardings, batch_sharding, trainable,
+                         accum_steps)
 
-  def step(states, batch):
-    stepped = [step_one(state, batch) for step_one, state in zip(steps, states)]
-    metrics = jax.tree.map(lambda *per_student: jnp.stack(per_student),
-                           *[metrics for _, metrics in stepped])
+  def students_step(states, batch):
+    stepped = [step(state, batch) for state in states]
+    metrics = {k: [one[k] for _, one in stepped] for k in stepped[0][1]}
     return tuple(state for state, _ in stepped), metrics
-  shardings = (state_shardings,) * len(steps)
-  return jax.jit(step, in_shardings=(shardings, batch_sharding),
-                 out_shardings=(shardings, replicated), donate_argnums=0)
+  return students_step
 
 
 def make_vectorised_train_step(objective: Objective, tx: optax.GradientTransformation,
