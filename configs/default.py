@@ -151,10 +151,10 @@ def get_config(arg=None):
       pretrain=pretrain_section())
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
-  # vectorize: the students sharing a supervisor train as one program, one dispatch per step
-  # for all (see benchmarks/students.py), with vectorize_chunk of them at a time (0: one at a
-  # time on CPU, each with its own step, the same results bit for bit as training alone; all
-  # of them vmapped on accelerators, the same within float rounding).
+  # vectorize: the students sharing a supervisor train with one compiled step (see
+  # benchmarks/students.py), vectorize_chunk of them at a time (0: one at a time on CPU, the
+  # same results bit for bit as training alone; all of them vmapped on accelerators, the
+  # same within float rounding).
   c.student = dict(losses="xent,logconf,product", vectorize=False, vectorize_chunk=0)
   c.supervisors = supervisors()
   c.losses = loss_sections()

@@ -102,8 +102,8 @@ def use_compilation_cache(workdir: pathlib.Path) -> None:
 
 
 def _students_together(ctx, methods, supervisors) -> dict:
-  """student.vectorize: the students not yet cached that share a supervisor, trained as one
-  program per supervisor; {name: (logits, record)} for phases.model_phase."""
+  """student.vectorize: the students not yet cached that share a supervisor, trained with one
+  compiled step per supervisor; {name: (logits, record)} for phases.model_phase."""
   groups = {}
   for name, (loss, supervisor) in methods.items():
     key = phases.model_key(ctx.cfg, "strong", "B", supervisors[supervisor].key, loss, 0)
