@@ -92,7 +92,7 @@ def test_students_share_the_weak_label_artefact(tiny_config):
   second = pipeline.run(tiny_config)
   assert second["phases"]["weak"] == {**first["phases"]["weak"], "reused": True, "wall_s": 0.0}
   assert second["phases"]["ceiling"]["reused"]
-  assert not second["phases"]["student:logconf_balanced"]["reused"]
+  assert not second["phases"]["student:logconf"]["reused"]
   assert first["config_hash"] != second["config_hash"]
 
 
