@@ -152,9 +152,9 @@ def get_config(arg=None):
 
   c.ceiling = dict(split="B")  # ground truth of split B: the inputs the student sees
   # vectorize: the students sharing a supervisor train with one compiled step (see
-  # benchmarks/students.py), vectorize_chunk of them at a time (0: one at a time on CPU, the
-  # same results bit for bit as training alone; all of them vmapped on accelerators, the
-  # same within float rounding).
+  # benchmarks/students.py), vectorize_chunk of them at a time (0: on a CPU each its own
+  # call of the step, the calls running side by side, the same results bit for bit as
+  # training alone; all of them vmapped on accelerators, the same within float rounding).
   c.student = dict(losses="xent,logconf,product", vectorize=False, vectorize_chunk=0)
   c.supervisors = supervisors()
   c.losses = loss_sections()

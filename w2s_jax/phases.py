@@ -445,9 +445,9 @@ def train_together(ctx: Context, names: list[str], role: str, split: str,
                    supervisor: Supervisor, loss_names: list[str], seed: int) -> dict:
   """Several students of one role, split, supervisor and seed, differing only in their loss,
   trained with one compiled step; {name: (logits, record)} as _train_classifier gives them.
-  One at a time (train.students_in_parallel: on a CPU) the step takes each student's own
-  state in turn, as training it alone would; more at a time, their states are stacked and
-  vmapped.
+  One at a time (train.students_in_parallel: on a CPU) the step is called on each student's
+  own state, as training it alone would, the calls running side by side; more at a time,
+  their states are stacked and vmapped.
   (No mid-phase checkpoints: a kill retrains the group.)"""
   labels = supervisor.labels(split)
   _check_labelled(", ".join(names), supervisor, labels, split,
@@ -486,7 +486,8 @@ def train_together(ctx: Context, names: list[str], role: str, split: str,
       max_loss_ratio=s.train_cfg.get("max_loss_ratio", 0.0), remedy=f"lower {role}.train.lr")
   if chunk == 1:
     logits_on = _eval_logits(ctx, role, s, shardings["params"])
-    logits = {split_: np.stack([logits_on(one["params"], split_) for one in state])
+    logits = {split_: np.stack(train.each_student(lambda one: logits_on(one["params"], split_),
+                                                  state))
               for split_ in ctx.eval_splits}
   else:
     logits_on = _eval_logits(ctx, role, s, shardings["params"], chunk)

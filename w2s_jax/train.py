@@ -7,6 +7,7 @@ empty). Every jit names its in/out shardings; the train step donates the incomin
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import logging
 import math
@@ -254,22 +255,36 @@ def map_students(fn, stacked, chunk: int | None):
   return jax.lax.map(fn, stacked, batch_size=None if chunk in (None, 1) else chunk)
 
 
+def each_student(fn, items: Sequence) -> list:
+  """[fn(item) for item in items], the calls made from one thread each (one process only).
+
+  One student's program leaves part of a CPU idle (the offline default's student step: 10.2
+  ms called in turn, 7.1 ms each four at a time; docs/performance.md), and calls made from
+  one thread run one after another. Each call has inputs of its own, so what it computes is
+  the same either way. Processes of a multi-process run keep one order: their programs meet
+  in collectives."""
+  if len(items) < 2 or jax.process_count() > 1:
+    return [fn(item) for item in items]
+  with concurrent.futures.ThreadPoolExecutor(len(items)) as pool:
+    return list(pool.map(fn, items))
+
+
 def make_students_step(objective: Objective, tx: optax.GradientTransformation,
                        state_shardings, batch_sharding,
                        trainable: Callable[[tuple[str, ...]], bool] | None = None,
                        accum_steps: int = 1):
-  """Students one after another, one compiled step for all: (states, batch) -> (states,
-  metrics with a list over students), a tuple of states whose loss_state["student"] picks
-  each one's loss in `objective` (students_objective). A loss runs in a conditional branch
-  in every classifier step (_chosen_loss), so each student's parameters are those of
-  training it alone bit for bit (vmapping or slicing stacked states instead changed XLA's
-  fusions and their rounding, which a self-referential loss such as `product` carried
-  forward to 1.5e-5 in p)."""
+  """Students each stepped by its own call of one compiled step, side by side (each_student):
+  (states, batch) -> (states, metrics with a list over students), a tuple of states whose
+  loss_state["student"] picks each one's loss in `objective` (students_objective). A loss
+  runs in a conditional branch in every classifier step (_chosen_loss), so each student's
+  parameters are those of training it alone bit for bit (vmapping or slicing stacked states
+  instead changed XLA's fusions and their rounding, which a self-referential loss such as
+  `product` carried forward to 1.5e-5 in p)."""
   step = make_train_step(objective, tx, state_shardings, batch_sharding, trainable,
                          accum_steps)
 
   def students_step(states, batch):
-    stepped = [step(state, batch) for state in states]
+    stepped = each_student(lambda state: step(state, batch), states)
     metrics = {k: [one[k] for _, one in stepped] for k in stepped[0][1]}
     return tuple(state for state, _ in stepped), metrics
   return students_step
