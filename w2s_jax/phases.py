@@ -21,6 +21,7 @@ import logging
 import os
 import pathlib
 import shutil
+import threading
 import time
 from typing import Any, Callable, Mapping, Protocol
 
@@ -70,12 +71,18 @@ class Context:
   splits: Mapping[str, Mapping[str, np.ndarray]]
   phases: dict = dataclasses.field(default_factory=dict)  # name -> {dir, reused, wall_s}
   _encoded: dict = dataclasses.field(default_factory=dict)
+  # students evaluated side by side (train_together) ask for a split at the same time
+  _encoding: threading.Lock = dataclasses.field(default_factory=threading.Lock)
   _phase_seconds: float = 0.0  # own wall time of the phases computed so far
 
   def encoded(self, role: str, split: str):
     """(arrays {input_ids, attention_mask}, keep mask) of a split for the role's model: text
     tokenised by that model's tokenizer; keep is False for documents the max_ctx policy
     drops."""
+    with self._encoding:
+      return self._encode(role, split)
+
+  def _encode(self, role: str, split: str):
     if (role, split) not in self._encoded:
       records = self.splits[split]
       if "text" in records:
