@@ -265,8 +265,13 @@ def each_student(fn, items: Sequence) -> list:
   in collectives."""
   if len(items) < 2 or jax.process_count() > 1:
     return [fn(item) for item in items]
-  with concurrent.futures.ThreadPoolExecutor(len(items)) as pool:
-    return list(pool.map(fn, items))
+  return list(_student_threads(len(items)).map(fn, items))
+
+
+@functools.cache
+def _student_threads(count: int) -> concurrent.futures.ThreadPoolExecutor:
+  # kept for the process: starting and joining threads at every step cost ~0.8 ms of ~30
+  return concurrent.futures.ThreadPoolExecutor(count, thread_name_prefix="student")
 
 
 def make_students_step(objective: Objective, tx: optax.GradientTransformation,
