@@ -242,8 +242,9 @@ def students_in_parallel(chunk: int, count: int) -> int:
   """How many students trained together one program computes at once: `chunk` when > 0;
   else all of them (vmapped) on an accelerator, and one at a time on a CPU, where the
   batched matmuls and embedding scatters of vmap ran at 0.75x the speed of separate ones
-  (benchmarks/students.py). One at a time is make_students_step; more, vmapped chunks of a
-  stacked state (make_vectorised_train_step)."""
+  (benchmarks/students.py). One at a time is make_students_step (each student its own call,
+  the calls side by side); more, vmapped chunks of a stacked state
+  (make_vectorised_train_step)."""
   if chunk > 0:
     return min(chunk, count)
   return 1 if jax.default_backend() == "cpu" else count
