@@ -1,18 +1,13 @@
-"""Checkpoints (orbax): parameter trees, mid-phase training state, and small atomic file
-writes for phase artefacts."""
+"""Checkpoints (orbax): parameter trees and mid-phase training state."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import pathlib
-import tempfile
 import time
 from typing import Any
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 
 from w2s_jax.errors import CheckpointError
@@ -66,14 +61,6 @@ class TrainCheckpoints:
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max(int(keep), 1)))
 
-  @classmethod
-  def for_section(cls, directory: pathlib.Path, abstract_state, section) -> "TrainCheckpoints":
-    """As a train or pretrain config section asks (checkpoint_every_steps,
-    checkpoint_every_minutes, checkpoints_kept)."""
-    return cls(directory, abstract_state, every_steps=section.get("checkpoint_every_steps", 0),
-               every_minutes=section.get("checkpoint_every_minutes", 0.0),
-               keep=section.get("checkpoints_kept", 2))
-
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
@@ -113,27 +100,3 @@ class TrainCheckpoints:
     self.manager.wait_until_finished()
     self.manager.close()
 
-
-def write_json(path: pathlib.Path, obj) -> None:
-  _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
-
-
-def write_npz(path: pathlib.Path, **arrays) -> None:
-  _atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def _atomic_write(path: pathlib.Path, write) -> None:
-  """Writes beside the target and renames, so a reader never sees half a file. In a
-  multi-process job every process computes the same artefact and process 0 writes it."""
-  if jax.process_index() != 0:
-    return
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise

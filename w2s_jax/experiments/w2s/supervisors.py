@@ -30,7 +30,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from w2s_jax import checkpoints, metrics, phases, probes
+from w2s_jax import phases, probes
+from w2s_jax.core import parsing
 from w2s_jax.data import label_files
 from w2s_jax.errors import ConfigError
 
@@ -41,8 +42,6 @@ DEFAULTS = {
     "probe": dict(probe="knn", mode="relabel", of="weak", role="strong", layer=-1,
                   contamination=0.1, k=50, l2=1e-3, k_cc=50, k_zeta=50),
 }
-PROBE_PARAMS = {"knn": ("k",), "logreg": ("l2",), "topo": ("k_cc", "k_zeta")}
-LABELS_FILE = "labels.npz"
 LABELLED_SPLITS = ("B", "val")
 
 
@@ -70,7 +69,7 @@ def spec(cfg: Mapping, name: str) -> dict:
 def references(s: Mapping) -> list[str]:
   """The supervisors a supervisor's labels are built from."""
   if s["kind"] == "ensemble":
-    return [m.strip() for m in str(s["members"]).split(",") if m.strip()]
+    return parsing.names(s["members"])
   return [s["of"]] if s["kind"] in ("model", "probe") else []
 
 
@@ -208,8 +207,8 @@ class LabelFile:
 
 @dataclasses.dataclass
 class Probe:
-  """A probe fitted on a role's frozen activations of B with `of`'s labels; it relabels
-  B and val with its predictions, or filters out (NaN) the points it disagrees with most."""
+  """A probe on a role's frozen activations relabelling or filtering `of`'s labels (the
+  probe phase)."""
   ctx: phases.Context
   name: str
   of: Any
@@ -217,56 +216,14 @@ class Probe:
 
   @functools.cached_property
   def key(self):
-    p = self.params
-    used = {"probe", "mode", *PROBE_PARAMS[p["probe"]],
-            *(["contamination"] if p["mode"] == "filter" else [])}
-    return {"kind": "probe", **{k: v for k, v in p.items() if k in used}, "of": self.of.key,
-            "activations": phases.activations_key(self.ctx.cfg, p["role"], p["layer"])}
+    return phases.probe_key(self.ctx.cfg, self.params, self.of)
 
   def phase_dir(self) -> pathlib.Path:
-    return phases.cached(self.ctx, f"probe:{self.name}", "probe", self.key, self._compute)
+    return phases.probe_phase(self.ctx, self.name, self.of, self.params)
 
   def labels(self, split: str) -> np.ndarray:
     _labelled_split(self.name, split)
-    return phases.load_npz(self.phase_dir() / LABELS_FILE)[split]
-
-  def _compute(self, out: pathlib.Path) -> dict:
-    p = self.params
-    acts = phases.load_npz(phases.activations_phase(self.ctx, p["role"], p["layer"])
-                           / phases.ACTIVATIONS_FILE)
-    base = {split: self.of.labels(split) for split in acts}
-    usable = {split: np.isfinite(base[split]) & np.isfinite(acts[split]).all(1)
-              for split in acts}
-    x_fit, y_fit = acts["B"][usable["B"]], base["B"][usable["B"]]
-    predict = _probe_predictor(p, x_fit, y_fit)
-    labels, info = {}, {}
-    for split in acts:
-      rows, x, y = usable[split], acts[split][usable[split]], base[split][usable[split]]
-      out_labels = np.full(len(rows), np.nan)
-      predicted = predict(x)
-      if p["mode"] == "relabel":
-        out_labels[rows] = predicted
-      else:
-        keep = (probes.topo_filter(x, y, contamination=p["contamination"], k_cc=p["k_cc"],
-                                   k_zeta=p["k_zeta"]) if p["probe"] == "topo"
-                else probes.disagreement_filter(predicted, y, p["contamination"]))
-        out_labels[np.flatnonzero(rows)[keep]] = y[keep]
-      labels[split] = out_labels
-      truth = self.ctx.splits[split]["label"][rows]
-      info[split] = {"probe_accuracy": metrics.accuracy(predicted, truth),
-                     "probe_agreement_with_labels": metrics.agreement(predicted, y),
-                     "kept": int(np.isfinite(out_labels).sum()), "of": int(len(rows))}
-    checkpoints.write_npz(out / LABELS_FILE, **labels)
-    return info
-
-
-def _probe_predictor(p: Mapping, x_fit, y_fit):
-  if p["probe"] == "knn":
-    return lambda x: probes.knn_predict(x_fit, y_fit, x, k=p["k"])
-  if p["probe"] == "logreg":
-    w, b = probes.logreg_fit(x_fit, y_fit, l2=p["l2"])
-    return lambda x: probes.logreg_predict(w, b, x)
-  return lambda x: probes.topo_label(x_fit, y_fit, x, k_cc=p["k_cc"], k_zeta=p["k_zeta"])
+    return phases.probe_labels(self.phase_dir(), split)
 
 
 def _labelled_split(name: str, split: str) -> None:

@@ -25,9 +25,10 @@ from typing import Callable
 
 import numpy as np
 
-from w2s_jax import checkpoints, phases, probes
+from w2s_jax import phases, probes
+from w2s_jax.core import artefacts
 from w2s_jax.errors import DataError
-from w2s_jax.mtd import measurements
+from w2s_jax.experiments.mtd import measurements
 
 SCORES_FILE = "scores.npz"
 
@@ -70,13 +71,13 @@ def _probe(name: str, rows_and_labels: Callable):
       x_train, x_test = acts["activations_train"][rows], acts["activations_test"]
       mean, scale = x_train.mean(0), x_train.std(0) + 1e-6  # a fixed l2 means the same
       w, b = probes.logreg_fit((x_train - mean) / scale, labels, l2=l2)
-      checkpoints.write_npz(out / SCORES_FILE,
+      artefacts.write_npz(out / SCORES_FILE,
                             test=probes.logreg_predict(w, b, (x_test - mean) / scale))
       return {"n_train": int(len(labels)), "positive_share": float(labels.mean())}
 
     key = {"model": measurements.phase_key(ctx.cfg, "dirty"), "probe": name, "l2": l2}
     folder = phases.cached(ctx, f"mtd:{name}", "mtd-probe", key, compute)
-    return phases.load_npz(folder / SCORES_FILE)["test"]
+    return artefacts.load_npz(folder / SCORES_FILE)["test"]
   return score
 
 

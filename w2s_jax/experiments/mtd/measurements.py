@@ -21,8 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from w2s_jax import checkpoints, models, phases, sharding, train
-from w2s_jax.data import batching
+from w2s_jax import checkpoints, models, phases, train
+from w2s_jax.core import artefacts
 from w2s_jax.models.classifier import Classifier
 
 VARIANTS = ("dirty", "exclusion")
@@ -72,7 +72,7 @@ def build_model(cfg) -> Classifier:
 def measurement_phase(ctx: phases.Context, variant: str) -> pathlib.Path:
   """The variant's fine-tuned measurement predictor (computed once, then reused)."""
   cfg = ctx.cfg
-  train_cfg = cfg["strong"]["train"]
+  name = f"mtd:{variant}"
 
   def compute(out: pathlib.Path):
     model = build_model(cfg)
@@ -81,35 +81,19 @@ def measurement_phase(ctx: phases.Context, variant: str) -> pathlib.Path:
                                            variant == "exclusion")
     arrays = {"input_ids": split["input_ids"], "attention_mask": split["attention_mask"],
               "targets": targets, "weights": weights}
-    total_steps = batching.steps_per_run(len(targets), train_cfg["batch_size"],
-                                         train_cfg["epochs"])
-    tx = train.make_optimizer(train_cfg, total_steps)
-    sample = {k: v[: train_cfg["batch_size"]] for k, v in arrays.items()}
-    abstract, shardings = train.describe_state(model, tx, ctx.mesh, sample)
-    ckpt = checkpoints.TrainCheckpoints.for_section(out / phases.CHECKPOINTS_DIR, abstract,
-                                                    train_cfg)
-    state = None
-    if ckpt.latest_step() is None:
-      state = _initial_state(ctx, variant, model, tx, abstract, shardings, sample)
-    batch_sharding = sharding.batch_sharding(ctx.mesh)
-    step_fn = train.make_train_step(heads_objective(model), tx, shardings, batch_sharding,
-                                    accum_steps=train_cfg.get("grad_accum_steps", 1))
-    name = f"mtd:{variant}"
-    batches = batching.train_batches(arrays, batch_size=train_cfg["batch_size"],
-                                     num_epochs=train_cfg["epochs"], seed=cfg["seed"],
-                                     bucket_window=train_cfg.get("bucket_window", 0))
-    state, fit_log = train.fit(
-        state, step_fn, batches, total_steps, batch_sharding,
-        log_every=train_cfg.get("log_every", 25), desc=name, checkpoints=ckpt,
-        max_loss_ratio=train_cfg.get("max_loss_ratio", 0.0), remedy="lower strong.train.lr",
-        tracker=phases.tracker(ctx, name, out, total_steps,
-                               train.learning_rate_schedule(train_cfg, total_steps)))
-    checkpoints.save_params(out / WEIGHTS_DIR, state["params"])
-    checkpoints.write_npz(out / OUTPUTS_FILE,
-                          **_outputs(ctx, model, state["params"], shardings["params"]))
-    return {**fit_log, "steps": total_steps, "n_train": len(targets)}
+    trained = train.run_training(
+        model, lambda total_steps: heads_objective(model), arrays,
+        train.TrainSettings.parse(cfg["strong"]["train"], "strong.train"), ctx.mesh,
+        seed=cfg["seed"], desc=name, remedy="lower strong.train.lr",
+        initial_state=lambda abstract, shardings, sample, tx: _initial_state(
+            ctx, variant, model, tx, abstract, shardings, sample),
+        checkpoint_dir=out / phases.CHECKPOINTS_DIR, tracker=ctx.tracker(name, out),
+        stop=ctx.stop)
+    checkpoints.save_params(out / WEIGHTS_DIR, trained.state["params"])
+    artefacts.write_npz(out / OUTPUTS_FILE, **_outputs(ctx, model, trained))
+    return {**trained.log, "steps": trained.total_steps, "n_train": trained.n_train}
 
-  return phases.cached(ctx, f"mtd:{variant}", "mtd-model", phase_key(cfg, variant), compute)
+  return phases.cached(ctx, name, "mtd-model", phase_key(cfg, variant), compute)
 
 
 def _initial_state(ctx, variant, model, tx, abstract, shardings, sample):
@@ -126,22 +110,22 @@ def _initial_state(ctx, variant, model, tx, abstract, shardings, sample):
   return state
 
 
-def _outputs(ctx, model, params, param_shardings) -> dict[str, np.ndarray]:
+def _outputs(ctx, model, trained: train.Trained) -> dict[str, np.ndarray]:
   """Head logits and pooled activations on every split."""
-  batch_sharding = sharding.batch_sharding(ctx.mesh)
   pooled = models.build_pooled(phases.model_config(ctx.cfg, "strong"), pooling=model.pooling)
-  steps = {"logits": (train.make_predict_step(model, param_shardings, batch_sharding), params),
-           "activations": (train.make_predict_step(
-               pooled, {"backbone": param_shardings["backbone"]}, batch_sharding),
-               {"backbone": params["backbone"]})}
+  params = trained.state["params"]
+  predictors = {
+      "logits": (trained.predict, params),
+      "activations": (train.make_predictor(
+          pooled, {"backbone": trained.param_shardings["backbone"]}, ctx.mesh),
+          {"backbone": params["backbone"]})}
   out = {}
   for split in SPLITS:
     inputs = {k: ctx.splits[split][k] for k in ("input_ids", "attention_mask")}
-    for what, (step, step_params) in steps.items():
-      out[f"{what}_{split}"] = train.predict(step, step_params, inputs,
-                                             ctx.cfg["eval_batch_size"], batch_sharding)
+    for what, (predict, predict_params) in predictors.items():
+      out[f"{what}_{split}"] = predict(predict_params, inputs, ctx.cfg["eval_batch_size"])
   return out
 
 
 def outputs(phase_dir: pathlib.Path) -> dict[str, np.ndarray]:
-  return phases.load_npz(phase_dir / OUTPUTS_FILE)
+  return artefacts.load_npz(phase_dir / OUTPUTS_FILE)

@@ -1,0 +1,56 @@
+"""Small files written atomically (a reader never sees half of one) and read back with a
+one-line error naming what to delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+
+import jax
+import numpy as np
+
+from w2s_jax.errors import CheckpointError
+
+
+def write_json(path: pathlib.Path, obj) -> None:
+  _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+
+
+def write_npz(path: pathlib.Path, **arrays) -> None:
+  _atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
+  try:
+    with np.load(path) as f:
+      return dict(f)
+  except Exception as e:
+    raise CheckpointError(f"artefact {path} is unreadable ({type(e).__name__}); delete "
+                          f"{path.parent} to recompute it") from None
+
+
+def _atomic_write(path: pathlib.Path, write) -> None:
+  """Writes beside the target and renames. In a multi-process job every process computes the
+  same artefact and process 0 writes it."""
+  if jax.process_index() != 0:
+    return
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write(f)
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise
+
+
+def read_json(path: pathlib.Path):
+  try:
+    return json.loads(pathlib.Path(path).read_text())
+  except (OSError, ValueError) as e:
+    raise CheckpointError(f"artefact {path} is unreadable ({type(e).__name__}); delete "
+                          f"{pathlib.Path(path).parent} to recompute it") from None

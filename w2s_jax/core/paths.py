@@ -1,0 +1,28 @@
+"""Where a run's results live: <workdir>/results/<hash of the config>/."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Mapping
+
+from w2s_jax.core.hashing import stable_hash
+
+# Where, on how many devices and with what logging a run ran does not change what it computed.
+NOT_IN_RESULTS_KEY = ("workdir", "mesh", "eval_batch_size", "logging")
+RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"
+
+
+def results_hash(cfg: Mapping) -> str:
+  """The folder name of a run's results."""
+  return stable_hash({k: v for k, v in cfg.items() if k not in NOT_IN_RESULTS_KEY})
+
+
+def results_folder(cfg: Mapping) -> pathlib.Path:
+  """Where a run writes results.json and config.json."""
+  return pathlib.Path(cfg["workdir"]) / "results" / results_hash(cfg)
+
+
+def results_files(workdir) -> list[pathlib.Path]:
+  """The results.json of every finished run under a workdir."""
+  return sorted(pathlib.Path(workdir).glob(f"results/*/{RESULTS_FILE}"))

@@ -1,0 +1,152 @@
+"""What every kind of experiment shares: the Experiment record the registry holds, config
+checks of model sections, the run's frame (workdir check, context, results written
+atomically) and how tables name models."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import tempfile
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+
+from w2s_jax import models, sharding, train
+from w2s_jax.core import artefacts, parsing, paths, validation
+from w2s_jax.errors import ConfigError
+from w2s_jax.phases import Context, pretraining
+
+POOLINGS = ("last", "first", "mean")
+ROLE_FIELDS = ("model", "train", "pooling", "head_init_std", "linear_probe")
+
+Runs = Sequence[tuple[dict, dict]]  # (config, results) of finished runs
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportSection:
+  """An experiment kind's part of a report: markdown, the rows (seeds.json), the files it
+  wrote and what the command line prints."""
+  markdown: str
+  rows: list
+  files: list
+  printed: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+  """A kind of experiment, as the registry (experiments/__init__.py) holds it.
+
+  validate(cfg) raises ConfigError; run(cfg, stop) computes (or reuses) every phase and
+  writes results.json; run_table(results) and seeds_table([results]) are what the command
+  line prints; sweep_variants(cfg) lists a sweep's model settings as (names, overrides) per
+  run, beside its tasks and seeds; report(runs, out) writes the kind's tables and figures."""
+  name: str
+  validate: Callable[[Mapping], None]
+  run: Callable[..., dict]
+  run_table: Callable[[dict], str]
+  seeds_table: Callable[[Sequence[dict]], str]
+  sweep_variants: Callable[[Mapping], list[tuple[dict, dict]]]
+  report: Callable[[Runs, pathlib.Path], ReportSection]
+
+
+def check_model_section(cfg: Mapping, role: str) -> None:
+  section = cfg[role]
+  missing = [k for k in ROLE_FIELDS if k not in section]
+  if missing:
+    raise ConfigError(f"config section {role!r} lacks {missing}; a model section needs "
+                      f"{', '.join(ROLE_FIELDS)}")
+  model = section["model"]
+  if models.is_checkpoint(model):
+    if not model.get("checkpoint"):
+      models.registry.get(model.get("name", ""))  # unknown names fail here, before any work
+  else:
+    validation.check_choice(f"{role}.model.arch", model["arch"], models.ARCHITECTURES)
+  validation.check_choice(f"{role}.pooling", section["pooling"], POOLINGS)
+  train.TrainSettings.parse(section["train"], f"{role}.train")
+  if section.get("pretrain"):
+    train.TrainSettings.parse(section["pretrain"], f"{role}.pretrain")
+
+
+def check_batch_sizes(cfg, mesh, roles) -> None:
+  """Every (micro-)batch of the roles' training and pretraining, and every evaluation batch,
+  is split evenly over the data-parallel devices."""
+  ways = sharding.data_parallel_size(mesh)
+  sizes = {"eval_batch_size": (cfg["eval_batch_size"], 1)}
+  for role in roles:
+    sections = [("train", cfg[role]["train"])]
+    if pretraining(cfg, role):
+      sections.append(("pretrain", cfg[role]["pretrain"]))
+    for name, section in sections:
+      settings = train.TrainSettings.parse(section, f"{role}.{name}")
+      sizes[f"{role}.{name}.batch_size"] = (settings.batch_size, settings.grad_accum_steps)
+  for key, (size, accum) in sizes.items():
+    if size % (ways * accum):
+      accumulation = f" in {accum} micro-batches" if accum > 1 else ""
+      raise ConfigError(f"{key}={size} does not split{accumulation} over the {ways} "
+                        "data-parallel devices (mesh data x fsdp); use a multiple of "
+                        f"{ways * accum}")
+
+
+def check_workdir(workdir: pathlib.Path) -> None:
+  """The workdir must be a folder we can write in: say so now, not after hours of training."""
+  try:
+    (workdir / "phases").mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=workdir / "phases").close()
+  except OSError as e:
+    raise ConfigError(f"workdir {workdir} is not usable ({e.strerror or type(e).__name__}); "
+                      "choose another with --config.workdir") from None
+
+
+def start(cfg: Mapping[str, Any], splits, roles, stop: train.StopRequest | None) -> Context:
+  """The context of a validated config's run, once its workdir and batch sizes are
+  checked."""
+  workdir = pathlib.Path(cfg["workdir"])
+  if jax.process_index() == 0:
+    check_workdir(workdir)
+  ctx = Context(cfg=cfg, workdir=workdir, mesh=sharding.make_mesh(cfg["mesh"]),
+                splits=splits(), stop=stop or train.StopRequest())
+  check_batch_sizes(cfg, ctx.mesh, roles)
+  return ctx
+
+
+def write_results(cfg: Mapping, results: dict) -> dict:
+  """results.json beside the resolved config.json (process 0); returns the results with the
+  file's path."""
+  if jax.process_index() != 0:
+    return results
+  out = paths.results_folder(cfg)
+  artefacts.write_json(out / paths.CONFIG_FILE, cfg)
+  results = {**results, "results_file": str(out / paths.RESULTS_FILE)}
+  artefacts.write_json(out / paths.RESULTS_FILE, results)
+  return results
+
+
+def model_name(cfg: Mapping, role: str) -> str:
+  """A role's model as tables and figures name it: names.<role> when the config gives one
+  (a sweep's size), else its checkpoint or architecture."""
+  given = cfg.get("names", {}).get(role)
+  if given:
+    return given
+  model = cfg[role]["model"]
+  if models.is_checkpoint(model):
+    name = model.get("name") or pathlib.Path(model["checkpoint"]).name
+    name += f"-L{model['n_layers']}" if model.get("n_layers") else ""
+    return name + ("" if model.get("pretrained", True) else "-random")
+  name = f"{model['arch']}-{model['n_layers']}L-d{model['d_model']}"
+  return name + ("-pretrained" if pretraining(cfg, role) else "")
+
+
+def sweep_sizes(cfg: Mapping, *roles: str) -> tuple[list[str], dict[str, list[str]]]:
+  """A sweep's sizes in capability order (sweep.sizes, entries of `sizes`) and, per role,
+  the sizes sweep.<role> names (default: all), each checked."""
+  sweep = cfg["sweep"]
+  order = parsing.names(sweep["sizes"])
+  unknown = sorted(set(order) - set(cfg["sizes"]))
+  if unknown or not order:
+    raise ConfigError(f"sweep.sizes names {unknown or 'nothing'}; the sizes are "
+                      f"{', '.join(cfg['sizes'])}")
+  chosen = {role: parsing.names(sweep.get(role, "")) or order for role in roles}
+  for size in (s for sizes in chosen.values() for s in sizes):
+    if size not in order:
+      raise ConfigError(f"size {size!r} is not in sweep.sizes ({', '.join(order)})")
+  return order, chosen

@@ -1,0 +1,150 @@
+"""The classifier phase: a role's model fine-tuned on a supervisor's soft labels of a split
+with a loss; its folder holds the logits on B, val and test (predictions.npz), which other
+phases read as labels.
+
+A "role" is a config section that describes a model and how it trains: `weak`, `strong`,
+or any other section with the same fields (e.g. `mid`, an intermediate model for
+bootstrapping)."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from typing import Any, Callable, Mapping, Protocol
+
+import numpy as np
+
+from w2s_jax import checkpoints, losses, metrics, models, train
+from w2s_jax.core import artefacts
+from w2s_jax.errors import ConfigError, DataError
+from w2s_jax.phases import keys, store
+from w2s_jax.phases.context import Context
+from w2s_jax.phases.pretrain import backbone_params
+
+PREDICTIONS_FILE = "predictions.npz"
+
+
+class Supervisor(Protocol):
+  """Anything that gives p(y=1) on the documents of B (and val)."""
+  name: str
+  key: Any  # exactly what determines the labels (part of the key of what trains on them)
+
+  def labels(self, split: str) -> np.ndarray:
+    """p(y=1) per document of the split; NaN where it gives no label."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+  z = np.exp(logits - logits.max(-1, keepdims=True))
+  return z / z.sum(-1, keepdims=True)
+
+
+def predictions(phase_dir: pathlib.Path) -> dict[str, np.ndarray]:
+  """p(y=1) per split from a trained model's phase folder (NaN where it could not read)."""
+  return {split: softmax(logits)[:, 1]
+          for split, logits in artefacts.load_npz(phase_dir / PREDICTIONS_FILE).items()}
+
+
+@dataclasses.dataclass
+class Classifier:
+  """The role's classifier and the rows of a split it trains on: those with a label that
+  max_ctx keeps, with soft labels [p(y=0), p(y=1)]."""
+  model: Any
+  model_cfg: Mapping
+  settings: train.TrainSettings
+  trainable: Callable | None
+  arrays: dict  # input_ids, attention_mask, labels
+
+  def train(self, ctx: Context, role: str, objective, **kwargs) -> train.Trained:
+    return train.run_training(
+        self.model, objective, self.arrays, self.settings, ctx.mesh,
+        backbone=lambda target: backbone_params(ctx, role, self.model_cfg, target),
+        trainable=self.trainable, remedy=f"lower {role}.train.lr", stop=ctx.stop, **kwargs)
+
+
+def classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> Classifier:
+  section = ctx.cfg[role]
+  model_cfg = keys.model_config(ctx.cfg, role)
+  model = models.build_classifier(model_cfg, pooling=section["pooling"],
+                                  head_init_std=section["head_init_std"])
+  trainable = None
+  if section["linear_probe"] or model_cfg.get("lora_rank", 0):
+    trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],
+                                  lora=bool(model_cfg.get("lora_rank", 0)))
+  inputs, keep = ctx.encoded(role, split)
+  use = keep & np.isfinite(p_pos)
+  soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
+  arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
+  return Classifier(model, model_cfg, train.TrainSettings.parse(section["train"],
+                                                                f"{role}.train"),
+                    trainable, arrays)
+
+
+def logits_on(ctx: Context, role: str, predict, params, split: str) -> np.ndarray:
+  """Logits [n, 2] of every document of the split (NaN where dropped); [students, n, 2] for
+  params stacked over students."""
+  inputs, keep = ctx.encoded(role, split)
+  kept = predict(params, {k: v[keep] for k, v in inputs.items()}, ctx.cfg["eval_batch_size"])
+  out = np.full((*kept.shape[:-2], len(keep), 2), np.nan, np.float32)
+  out[..., keep, :] = kept
+  return out
+
+
+def check_labelled(name, supervisor, labels, split, batch_size, role) -> None:
+  n_labelled = int(np.isfinite(labels).sum())
+  if n_labelled < batch_size:
+    raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
+                    f"{len(labels)} documents of {split}, fewer than one batch of "
+                    f"{batch_size}; lower {role}.train.batch_size or filter less")
+
+
+def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supervisor,
+                loss: str = "xent", replica: int = 0) -> pathlib.Path:
+  """The role's classifier fine-tuned on `supervisor`'s labels of `split` with `loss`."""
+  def compute(out: pathlib.Path):
+    labels = supervisor.labels(split)
+    check_labelled(name, supervisor, labels, split, ctx.cfg[role]["train"]["batch_size"], role)
+    val_labels = supervisor.labels("val") if "val" in ctx.splits else None
+    c = classifier(ctx, role, split, labels)
+    bound = losses.bind(loss, ctx.cfg.get("losses"), c.arrays["labels"])
+    validate = None
+    if c.settings.eval_every:
+      validate = functools.partial(_validation_score, ctx, role, val_labels)
+    trained = c.train(ctx, role,
+                      lambda total_steps: train.classification_objective(c.model, bound,
+                                                                         total_steps),
+                      seed=keys.training_seed(ctx.cfg["seed"], replica), desc=name,
+                      loss_state=train.initial_loss_state(bound),
+                      checkpoint_dir=out / store.CHECKPOINTS_DIR,
+                      tracker=ctx.tracker(name, out), validate=validate)
+    params = trained.state["params"]
+    if c.settings.save_weights:
+      checkpoints.save_params(out / "weights", params)
+    artefacts.write_npz(out / PREDICTIONS_FILE,
+                        **{s: logits_on(ctx, role, trained.predict, params, s)
+                           for s in ctx.eval_splits})
+    return {**trained.log, "steps": trained.total_steps, "n_train": trained.n_train,
+            "loss_hparams": dict(bound.fn.keywords)}
+
+  return store.cached(ctx, name, role,
+                      keys.model_key(ctx.cfg, role, split, supervisor.key, loss, replica),
+                      compute)
+
+
+def _validation_score(ctx: Context, role: str, val_p_pos, predict):
+  """params -> AUROC on val against the supervisor's hard labels (EleutherAI's rule; the
+  ceiling's supervisor is the ground truth)."""
+  if val_p_pos is None:
+    raise ConfigError(f"{role}.train.eval_every > 0 needs a validation split; set "
+                      "task.n_val > 0")
+  labelled = np.isfinite(val_p_pos)
+  targets = val_p_pos[labelled] > 0.5
+  if targets.all() or not targets.any():
+    raise ConfigError(f"{role}: the supervisor's validation labels are all one class, so "
+                      "validation AUROC is undefined; set eval_every=0 or raise task.n_val")
+
+  def score(params):
+    p = softmax(logits_on(ctx, role, predict, params, "val"))[:, 1][labelled]
+    readable = np.isfinite(p)
+    return metrics.auroc(p[readable], targets[readable])
+  return score
