@@ -43,7 +43,7 @@ def compile_step(model_cfg, mesh_cfg, batch, seq, devices):
   """(compiled train step, seconds to lower and compile)."""
   mesh = sharding.make_mesh(mesh_cfg, devices=devices)
   model = models.build_classifier(model_cfg)
-  tx = train.make_optimizer({"lr": 1e-5}, 1000)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-5), 1000)
   sample = {"input_ids": np.zeros((batch, seq), np.int32),
             "attention_mask": np.ones((batch, seq), np.int32),
             "labels": np.zeros((batch, 2), np.float32)}

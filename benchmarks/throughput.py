@@ -23,7 +23,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from w2s_jax import losses, models, sharding, train
@@ -58,7 +57,7 @@ def ours(shape, dtype):
   ids, mask, labels = inputs(shape, vocab)
   batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
   mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
-  tx = train.make_optimizer({"lr": 1e-4}, 10**6)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-4), 10**6)
   abstract, shardings = train.describe_state(model, tx, mesh, batch)
   backbone = models.pretrained_backbone_params(model_cfg, abstract["params"]["backbone"])
   state = train.init_state(model, tx, shardings, batch, 0, backbone)

@@ -59,7 +59,7 @@ def no_pretraining():
 
 
 def supervisors(mid_role: str = "mid"):
-  """The supervisors a student can name as <loss>@<name> (see w2s_jax/supervision.py);
+  """The supervisors a student can name as <loss>@<name> (see w2s_jax/experiments/w2s/supervisors.py);
   "gt", the ground truth, is built in. `weak` is every plain student's supervisor."""
   probe = dict(kind="probe", of="weak", role="strong", layer=-1, contamination=0.1,
                k=50, l2=1e-3, k_cc=50, k_zeta=50)

@@ -6,7 +6,7 @@ r"""Measurement tampering detection on the vault task, offline, on a CPU in minu
 Programs act on a vault with a diamond and three sensors; some actions fool a sensor (see
 w2s_jax/data/vault.py). The strong model, a two-layer transformer pretrained as a language
 model on records of programs and what happened (cached after the first run), is fine-tuned
-to predict the sensors; each method in w2s_jax/mtd/methods.py then scores the untrusted
+to predict the sensors; each method in w2s_jax/experiments/mtd/methods.py then scores the untrusted
 test examples whose sensors all say "diamond", and the table gives the AUROC of real
 against fake positives. docs/mtd.md has the figures; configs/mtd_no_pretrain.py is the
 control without pretraining.

@@ -35,6 +35,7 @@ def init_params(module, ids, mask, seed=0):
   compiles it (op by op, each initialiser's random numbers would compile on their own)."""
   import flax.linen as nn
   import jax
+
   from w2s_jax import train
   init = jax.jit(module.init,
                  compiler_options=train.initialiser_compiler_options(jax.default_backend()))

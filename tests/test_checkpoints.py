@@ -118,7 +118,7 @@ def test_checkpoint_with_lora_adapters_starts_as_the_checkpoint(llama_folder):
   for extra in ({}, {"lora_rank": 4, "lora_targets": ("q", "v", "down")}):
     section = {"checkpoint": str(llama_folder), **extra}
     model = models.build_classifier(section, head_init_std=0.02)
-    tx = train.make_optimizer({"lr": 1e-3}, 10)
+    tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 10)
     abstract, shardings = train.describe_state(model, tx, mesh, batch)
     backbone = models.pretrained_backbone_params(section, abstract["params"]["backbone"])
     state = train.init_state(model, tx, shardings, batch, 0, backbone)

@@ -7,13 +7,14 @@ import pytest
 
 from tests import helpers
 from tests.helpers import REPO
-from w2s_jax import main as cli
+from w2s_jax import cli, main
+from w2s_jax.core import config_files
 
 
 def run_main(monkeypatch, *args):
   monkeypatch.setattr(sys, "argv", ["w2s_jax.main", *args])
   with pytest.raises(SystemExit) as stop:
-    cli.run()
+    main.run()
   return stop.value.code
 
 
@@ -65,7 +66,7 @@ CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py") if p.stem != "_
 def test_documented_model_options_are_overridable(name):
   """The README's <role>.model.lora_rank and scan_layers, and pretrained / n_layers on
   checkpoints."""
-  config = cli.load_config(f"configs/{name}.py")
+  config = config_files.load_file(f"configs/{name}.py")
   roles = [r for r in ("weak", "strong", "mid") if r in config]
   roles += [f"sizes.{s}" for s in config.get("sizes", {})]
   for role in roles:
@@ -95,7 +96,7 @@ def documented_overrides():
 
 @pytest.mark.parametrize("spec,key", documented_overrides())
 def test_every_documented_override_exists(spec, key):
-  node = cli.load_config(spec)
+  node = config_files.load_file(spec)
   for part in key.split("."):
     assert part in node, f"{spec}: no key {key}"
     node = node[part]

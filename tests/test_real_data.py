@@ -9,7 +9,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from w2s_jax import data, pipeline
+from w2s_jax import api, data
 
 DATA_DIR = pathlib.Path(os.environ.get(
     "W2S_JAX_DATA_DIR", pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -46,7 +46,7 @@ def test_pipeline_end_to_end_on_real_sst2(tiny_config):
     cfg[role]["train"]["bucket_window"] = 4
   cfg["strong"]["pretrain"]["enabled"] = False
   cfg["student"]["losses"] = "xent"
-  results = pipeline.run(cfg)
+  results = api.run(cfg)
   assert results["n"]["test_scored"] == 128
   assert 0.3 < results["weak"]["accuracy"] < 1.0
   assert np.isfinite(results["students"]["xent"]["auroc"])

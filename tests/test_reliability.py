@@ -14,6 +14,7 @@ import pytest
 
 from tests import helpers
 from w2s_jax import phases
+from w2s_jax.core import artefacts
 
 # Long enough phases to kill at a random step, with a checkpoint every 2 steps.
 RESUMABLE = ("--config.student.losses=xent", "--config.strong.train.epochs=8",
@@ -115,17 +116,21 @@ def test_saved_weights_of_a_phase_restore_and_predict_its_logits(uninterrupted):
   split = data.load_splits(cfg["task"], cfg["seed"])["test"]
   sample = {k: split[k][:8] for k in ("input_ids", "attention_mask")}
   mesh = sharding.make_mesh({"data": 1}, devices=__import__("jax").devices()[:1])
-  abstract, _ = train.describe_state(model, train.make_optimizer({"lr": 1.0}, 1), mesh, sample)
+  abstract, _ = train.describe_state(model, train.make_optimizer(train.TrainSettings(lr=1.0), 1), mesh, sample)
   params = checkpoints.restore_params(student / "weights", abstract["params"])
   logits = np.asarray(model.apply({"params": params}, sample["input_ids"],
                                   sample["attention_mask"]))
-  saved = phases.load_npz(student / phases.PREDICTIONS_FILE)["test"][:8]
+  saved = artefacts.load_npz(student / phases.PREDICTIONS_FILE)["test"][:8]
   np.testing.assert_allclose(logits, saved, atol=1e-5)
 
 
 def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
+  """Started at once, one run computes each phase while the other waits for it and reuses
+  it: the students trained together too, whose group is a phase of its own."""
   workdir = tmp_path / "runs"
-  command = helpers.cli_command(f"--config.workdir={workdir}", "--config.student.losses=xent")
+  command = helpers.cli_command(f"--config.workdir={workdir}",
+                                "--config.student.losses=xent,logconf",
+                                "--config.student.vectorize=True")
   runs = [subprocess.Popen(command, cwd=helpers.REPO, env=helpers.cli_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for _ in range(2)]
@@ -133,7 +138,13 @@ def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
   assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
   tables = [out.split("\n", 1)[1] for out, _ in outputs]  # below the line with the wall time
   assert tables[0] == tables[1]
-  assert "waiting for it" in outputs[0][1] + outputs[1][1]
+  logs = outputs[0][1] + outputs[1][1]
+  assert "waiting for it" in logs
+  assert logs.count("students:xent,logconf: done in") == 1, logs[-3000:]
+  assert logs.count("students:xent,logconf: reusing") == 1, logs[-3000:]
+  group = list((workdir / "phases").glob("students-*"))
+  assert len(group) == 1
+  assert json.loads((group[0] / phases.PHASE_FILE).read_text())["wall_s"] > 0.2  # trained, not copied
   assert not list((workdir / "phases").glob(".*.partial"))
   assert len(list(workdir.glob("results/*/results.json"))) == 1
 
@@ -258,8 +269,8 @@ def test_corrupt_mid_phase_checkpoint_is_a_one_line_error(uninterrupted, tmp_pat
 COMPILE_ONE_PROGRAM = """
 import pathlib, sys
 import jax, jax.numpy as jnp
-from w2s_jax import pipeline
-pipeline.use_compilation_cache(pathlib.Path(sys.argv[1]))
+from w2s_jax.core import compile_cache
+compile_cache.use_workdir_cache(pathlib.Path(sys.argv[1]))
 jax.jit(lambda x: jnp.cos(x) * 2)(jnp.arange(3.0)).block_until_ready()
 """
 

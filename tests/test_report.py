@@ -1,6 +1,7 @@
 import pytest
 
 from w2s_jax import report
+from w2s_jax.experiments.w2s import tables
 
 
 def result(seed, pgr, gain=0.1):
@@ -12,12 +13,12 @@ def result(seed, pgr, gain=0.1):
 
 
 def test_run_table_shows_pgr_with_interval_or_undef():
-  assert "0.50 [0.40, 0.60]" in report.run_table(result(0, 0.5))
-  assert "undef" in report.run_table(result(0, None))
+  assert "0.50 [0.40, 0.60]" in tables.run_table(result(0, 0.5))
+  assert "undef" in tables.run_table(result(0, None))
 
 
 def test_seeds_table_counts_undefined_runs_with_sample_std():
-  table = report.seeds_table([result(0, 0.4, gain=-0.006), result(1, 0.6), result(2, None)])
+  table = tables.seeds_table([result(0, 0.4, gain=-0.006), result(1, 0.6), result(2, None)])
   row = next(line for line in table.splitlines() if line.startswith("| student:xent"))
   cells = [c.strip() for c in row.strip("|").split("|")]
   assert cells[5] == "0.500 ± 0.141 (1 undef)"  # PGR 0.4, 0.6: sample std 0.1414
@@ -28,8 +29,9 @@ def test_seeds_table_counts_undefined_runs_with_sample_std():
 def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4):
   """A finished run's results.json and config.json, with the numbers given."""
   import json
+
   from configs import tiny
-  from w2s_jax import config as config_lib
+  from w2s_jax.core import paths
   cfg = tiny.get_config().to_dict()
   cfg.update(seed=seed, workdir=str(workdir), names={"weak": "w", "strong": "s"})
   cfg["strong"]["train"]["lr"] = lr
@@ -39,7 +41,7 @@ def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4):
   student = {**model(student_acc), "agreement_with_weak": 0.9, "gain_over_weak": 0.1,
              "pgr": pgr, "pgr_ci95": None if pgr is None else [pgr - 0.2, pgr + 0.2],
              "supervisor": "weak", "loss": "xent"}
-  folder = workdir / "results" / config_lib.results_hash(cfg)
+  folder = workdir / "results" / paths.results_hash(cfg)
   folder.mkdir(parents=True)
   results = {"task": "latent_topics", "seed": seed, "config_hash": folder.name, "wall_s": 1.0,
              "n": {"test": 100}, "names": {"weak": "w", "strong": "s"}, "weak": model(weak_acc),
@@ -52,6 +54,7 @@ def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4):
 def test_report_numbers_come_from_the_results_files(tmp_path):
   import csv
   import json
+
   import matplotlib.image
   for seed, (pgr, student) in enumerate([(0.5, 0.80), (0.7, 0.84), (0.9, 0.88)]):
     fake_run(tmp_path, seed, 0.70, 0.90, student, pgr)
@@ -59,7 +62,7 @@ def test_report_numbers_come_from_the_results_files(tmp_path):
   fake_run(tmp_path, 0, 0.70, 0.90, 0.70, None, lr=1e-3)
   fake_run(tmp_path, 1, 0.70, 0.90, 0.72, 0.1, lr=1e-3)
   written = report.write_report(tmp_path)
-  rows = {r["differs"]: r for r in written["rows"]}
+  rows = {r["differs"]: r for r in written["sections"]["w2s"].rows}
   assert set(rows) == {"strong.train.lr=0.0003", "strong.train.lr=0.001"}
   row = rows["strong.train.lr=0.0003"]
   assert row["seeds"] == [0, 1, 2]

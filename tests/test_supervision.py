@@ -7,9 +7,10 @@ import pathlib
 import numpy as np
 import pytest
 
-from w2s_jax import data, phases, pipeline, sharding, supervision
+from w2s_jax import api, data, phases, sharding
 from w2s_jax.data import label_files
 from w2s_jax.errors import DataError
+from w2s_jax.experiments.w2s import supervisors
 
 METHODS = "xent,xent@s2s2,xent@boot,xent@weak_ensemble,xent@knn_filter"
 
@@ -29,7 +30,7 @@ def runs(tmp_path_factory):
   cfg["workdir"] = str(tmp_path_factory.mktemp("supervision") / "runs")
   cfg["supervisors"]["weak_ensemble"]["replicas"] = 2
   cfg["student"]["losses"] = METHODS
-  return cfg, pipeline.run(cfg), pipeline.run(cfg)
+  return cfg, api.run(cfg), api.run(cfg)
 
 
 def context(cfg):
@@ -76,7 +77,7 @@ def test_ensemble_labels_are_the_mean_of_its_members(runs):
   members = [phases.predictions(pathlib.Path(first["phases"][name]["dir"]))["B"]
              for name in ("weak", "weak#1")]
   assert not np.allclose(members[0], members[1])  # another training seed
-  np.testing.assert_allclose(supervision.resolve(ctx, "weak_ensemble").labels("B"),
+  np.testing.assert_allclose(supervisors.resolve(ctx, "weak_ensemble").labels("B"),
                              np.mean(members, 0), atol=1e-7)
 
 
@@ -98,7 +99,7 @@ def test_student_on_a_label_file_of_the_weak_labels_matches_the_weak_student(run
   cfg = {**cfg, "student": {"losses": "xent@labels_file"},
          "supervisors": {**cfg["supervisors"], "labels_file": {"kind": "file",
                                                                "path": str(path)}}}
-  results = pipeline.run(cfg)
+  results = api.run(cfg)
   from_file = phases.predictions(pathlib.Path(results["phases"]["student:xent@labels_file"]
                                               ["dir"]))
   from_weak = phases.predictions(pathlib.Path(first["phases"]["student:xent"]["dir"]))
@@ -130,7 +131,7 @@ def test_bad_label_file_is_a_one_line_error_before_any_work(tmp_path, edit, mess
          "supervisors": {**cfg["supervisors"], "labels_file": {"kind": "file",
                                                                "path": str(path)}}}
   with pytest.raises(DataError) as error:
-    pipeline.run(cfg)
+    api.run(cfg)
   assert f"labels file {path}" in str(error.value) and message in str(error.value)
   assert "\n" not in str(error.value)
   assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained

@@ -3,12 +3,14 @@
 import matplotlib.image
 import pytest
 
-from w2s_jax import config as config_lib, pipeline, sweep
+from w2s_jax import api, sweep
+from w2s_jax.core import paths
 
 
 @pytest.fixture
 def tiny_sweep(tmp_path):
-  from configs import sweep as sweep_config, tiny
+  from configs import sweep as sweep_config
+  from configs import tiny
   small = tiny.get_config().to_dict()
   cfg = sweep_config.get_config().to_dict()
   cfg["workdir"] = str(tmp_path / "runs")
@@ -35,18 +37,18 @@ def test_plan_pairs_every_weak_with_every_larger_strong(tiny_sweep):
 def test_sweep_continues_after_a_stop_and_writes_the_report(tiny_sweep, capsys):
   runs = sweep.plan(tiny_sweep)
   assert len(runs) == 2
-  first = pipeline.run(runs[0])  # as if the sweep had stopped after its first run
+  first = api.run(runs[0])  # as if the sweep had stopped after its first run
   sweep.run_sweep(tiny_sweep)
   out = capsys.readouterr().out
   assert "sweep: 2 runs, 1 done, 1 to run" in out
   assert "[1/2]" not in out and "[2/2]" in out
   assert all(sweep.is_done(run) for run in runs)
-  second = pipeline.run(runs[1])  # cached now
+  second = api.run(runs[1])  # cached now
   assert all(p["reused"] for p in second["phases"].values())
   assert second["phases"]["ceiling"]["dir"] == first["phases"]["ceiling"]["dir"]  # shared
   assert second["phases"]["weak"]["dir"] != first["phases"]["weak"]["dir"]
   assert len(sweep.report.load_runs(tiny_sweep["workdir"])) == 2
-  assert first["config_hash"] == config_lib.results_hash(runs[0])
+  assert first["config_hash"] == paths.results_hash(runs[0])
   figures = sorted((pytest.importorskip("pathlib").Path(tiny_sweep["workdir"]) / "report")
                    .glob("*.png"))
   assert [f.name for f in figures] == ["accuracy_vs_ceiling_latent_topics.png",

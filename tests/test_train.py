@@ -1,5 +1,6 @@
 """The pure train step: it learns, and it is the same computation on 1 and 8 devices."""
 
+import concurrent.futures
 import functools
 import threading
 
@@ -27,7 +28,7 @@ def fixed_batch(n=16, length=12, seed=0):
 
 def run_steps(mesh, batch, n_steps, loss="xent", lr=1e-2):
   model = models.build_classifier(CFG, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": lr, "warmup_steps": 0}, 100)
+  tx = train.make_optimizer(train.TrainSettings(lr=lr, warmup_steps=0), 100)
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
   batch_sharding = sharding.batch_sharding(mesh)
   step = train.make_train_step(
@@ -74,7 +75,7 @@ def test_fsdp_shards_parameters_and_optimizer_state():
   mesh = sharding.make_mesh({"data": 1, "fsdp": 8})
   batch = fixed_batch()
   model = models.build_classifier(CFG)
-  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 10)
   state, _ = train.create_state(model, tx, mesh, batch, seed=0)
   kernel = state["params"]["backbone"]["h_0"]["c_fc"]["kernel"]  # (embed, mlp)
   assert kernel.sharding.spec[0] == "fsdp"
@@ -88,7 +89,7 @@ def test_non_finite_loss_stops_training_with_one_line_error():
   batch = fixed_batch()
   batch["labels"] = np.full_like(batch["labels"], np.nan)
   model = models.build_classifier(CFG)
-  tx = train.make_optimizer({"lr": 1e-3}, 4)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 4)
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
   bs = sharding.batch_sharding(mesh)
   step = train.make_train_step(
@@ -108,7 +109,7 @@ def test_mesh_shape_fills_the_rest_and_rejects_bad_sizes():
 
 def frozen_run(mesh, batch, cfg, trainable, n_steps=10, lr=1e-2):
   model = models.build_classifier(cfg, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": lr}, 100, trainable=trainable)
+  tx = train.make_optimizer(train.TrainSettings(lr=lr), 100, trainable=trainable)
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
   before = jax.tree.map(np.asarray, state["params"])
   bs = sharding.batch_sharding(mesh)
@@ -161,7 +162,7 @@ def test_lora_trains_adapters_and_head_and_starts_from_the_base_model():
 def test_buffered_loss_keeps_the_latest_predictions_in_the_state():
   mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
   model = models.build_classifier(CFG, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 10)
   loss = losses.bind("logconf_buffered", {"logconf_buffered": {"base": "logconf",
                                                                "buffer_size": 24}})
   batches = [fixed_batch(n=16, seed=s) for s in (0, 1)]
@@ -185,7 +186,7 @@ def test_fit_keeps_the_best_validated_params_and_stops_early():
   mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
   batch = fixed_batch()
   model = models.build_classifier(CFG, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": 1e-2}, 20)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-2), 20)
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
   bs = sharding.batch_sharding(mesh)
   step = train.make_train_step(train.classification_objective(model, losses.get_loss("xent"),
@@ -210,7 +211,7 @@ def test_gradient_accumulation_equals_the_full_batch_step(mesh_cfg):
   mesh = sharding.make_mesh(mesh_cfg, devices=devices)
   batch = fixed_batch(n=16)
   model = models.build_classifier(CFG, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": 1e-3}, 10)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 10)
   objective = train.classification_objective(model, losses.get_loss("xent"), 10)
   bs = sharding.batch_sharding(mesh)
   results = []
@@ -232,7 +233,7 @@ def test_bfloat16_compute_keeps_float32_master_weights():
   batch = fixed_batch()
   model = models.build_classifier({**CFG, "dtype": "bfloat16", "param_dtype": "float32"},
                                   head_init_std=0.02)
-  tx = train.make_optimizer({"lr": 1e-2}, 100)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-2), 100)
   state, shardings = train.create_state(model, tx, mesh, batch, seed=0)
   bs = sharding.batch_sharding(mesh)
   step = train.make_train_step(train.classification_objective(model, losses.get_loss("xent"),
@@ -287,7 +288,7 @@ def test_students_one_at_a_time_match_students_trained_alone_exactly():
   bs = sharding.batch_sharding(mesh)
   model = models.build_classifier(dict(CFG, vocab_size=64, d_model=64, d_mlp=256,
                                        n_positions=64), head_init_std=0.0)
-  tx = train.make_optimizer({"lr": 3e-4}, len(batches))
+  tx = train.make_optimizer(train.TrainSettings(lr=3e-4), len(batches))
   bound = [losses.bind(name, None, batches[0]["labels"])
            for name in ("product", "logconf", "xent")]
   alone = students_trained_alone(model, tx, mesh, batches, bound[:2])  # the sensitive ones
@@ -297,10 +298,11 @@ def test_students_one_at_a_time_match_students_trained_alone_exactly():
   states = tuple({**jax.tree.map(jax.numpy.copy, state),
                   "loss_state": {"student": jax.numpy.asarray(i, jax.numpy.int32)}}
                  for i in range(len(bound)))
-  step = train.make_students_step(train.students_objective(model, bound, 10), tx, shardings,
-                                  bs)
-  for batch in batches:
-    states, metrics = step(states, sharding.put_batch(batch, bs))
+  with concurrent.futures.ThreadPoolExecutor(len(bound)) as pool:
+    step = train.make_students_step(train.students_objective(model, bound, 10), tx, shardings,
+                                    bs, pool=pool)
+    for batch in batches:
+      states, metrics = step(states, sharding.put_batch(batch, bs))
   assert len(metrics["loss"]) == len(bound)
   for i, (loss, params) in enumerate(alone):
     assert float(metrics["loss"][i]) == loss
@@ -317,7 +319,8 @@ def test_each_student_calls_side_by_side_and_keeps_the_order():
   def call(i):
     meeting.wait()
     return i * i
-  assert train.each_student(call, [0, 1, 2]) == [0, 1, 4]
+  with concurrent.futures.ThreadPoolExecutor(3) as pool:
+    assert train.each_student(call, [0, 1, 2], pool) == [0, 1, 4]
 
 def test_vmapped_students_match_students_trained_alone():
   """The accelerator path (students vmapped)."""
@@ -326,7 +329,7 @@ def test_vmapped_students_match_students_trained_alone():
   batch = fixed_batch(n=16)
   bs = sharding.batch_sharding(mesh)
   model = models.build_classifier(CFG, head_init_std=0.02)
-  tx = train.make_optimizer({"lr": 1e-2}, 10)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-2), 10)
   names = ["xent", "kl"]
   bound = [losses.bind(name, None, batch["labels"]) for name in names]
   alone = students_trained_alone(model, tx, mesh, [batch] * 3, bound)

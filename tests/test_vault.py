@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 import w2s_jax
-
-from w2s_jax import config as config_lib, report
+from w2s_jax import api, experiments, report, sweep
 from w2s_jax.data import vault as V
 from w2s_jax.errors import ConfigError, DataError
-from w2s_jax.mtd import pipeline as mtd_pipeline
 
 TASK = dict(name="vault", n_sensors=3, n_waits=2, min_len=8, max_len=12, tamper_weight=0.6,
             world_seed=0)
@@ -106,7 +104,7 @@ def tiny(tmp_path, **mtd):
 
 def test_every_method_runs_end_to_end_and_reruns_from_cache(tmp_path):
   cfg = tiny(tmp_path)
-  first = mtd_pipeline.run(cfg)
+  first = api.run(cfg)
   assert set(first["methods"]) == {"dirty", "ground_truth", "trusted_probe",
                                    "evidence_probe", "exclusion"}
   for m in first["methods"].values():
@@ -117,20 +115,40 @@ def test_every_method_runs_end_to_end_and_reruns_from_cache(tmp_path):
   assert {p["reused"] for p in again["phases"].values()} == {True}
   assert again["methods"] == first["methods"]
   assert (tmp_path / "results" / first["config_hash"] / "results.json").exists()
-  assert "evidence_probe" in mtd_pipeline.seeds_table([first, again])
+  assert "evidence_probe" in experiments.get("mtd").seeds_table([first, again])
   written = report.write_report(tmp_path)
   text = (tmp_path / "report" / "report.md").read_text()
   assert "## Measurement tampering detection" in text and "| ground_truth |" in text
   assert (tmp_path / "report" / "mtd_auroc.png").exists()
-  assert len(written["mtd_rows"]) == 5 and written["mtd_rows"][0]["seeds"] == [0]
+  rows = written["sections"]["mtd"].rows
+  assert len(rows) == 5 and rows[0]["seeds"] == [0]
+
+
+def test_an_mtd_grid_runs_through_the_sweep_and_appears_in_the_report(tmp_path, capsys):
+  cfg = importlib.import_module("configs.mtd_sweep").get_config("tiny").to_dict()
+  cfg["workdir"] = str(tmp_path)
+  runs = sweep.plan(cfg)
+  assert [(r["names"], r["seed"]) for r in runs] == [({"strong": "strong_full"}, 0),
+                                                    ({"strong": "strong_full"}, 1)]
+  results = sweep.run_sweep(cfg)
+  assert [set(r["methods"]) for r in results] == [{"dirty", "trusted_probe"}] * 2
+  assert results[1]["phases"]["pretrain"]["reused"]  # shared by the seeds
+  assert "sweep: 2 runs, 0 done, 2 to run" in capsys.readouterr().out
+  rows = {r["method"]: r for r in report.write_report(tmp_path)["sections"]["mtd"].rows}
+  assert set(rows) == {"dirty", "trusted_probe"}
+  assert rows["dirty"]["seeds"] == [0, 1] and rows["dirty"]["strong"] == "strong_full"
+  assert rows["dirty"]["auroc_values"] == [r["methods"]["dirty"]["real_vs_fake_auroc"]
+                                           for r in results]
+  assert "| vault | strong_full | trusted_probe | 0,1 |" in (
+      tmp_path / "report" / "report.md").read_text()
 
 
 def test_mtd_config_errors_are_one_line(tmp_path):
   with pytest.raises(ConfigError, match="unknown shiny; choose from dirty") as error:
-    config_lib.validate(tiny(tmp_path, methods="dirty,shiny"))
+    experiments.get("mtd").validate(tiny(tmp_path, methods="dirty,shiny"))
   assert "\n" not in str(error.value)
   cfg = tiny(tmp_path, methods="evidence_probe")
   cfg["task"]["train_mix"]["inconsistent"] = 0.0
   with pytest.raises(DataError, match="evidence_probe: its training rows have one class"):
-    mtd_pipeline.run(cfg)
+    api.run(cfg)
   assert not list(tmp_path.glob("results/*/results.json"))

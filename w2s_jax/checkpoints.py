@@ -7,7 +7,6 @@ import pathlib
 import time
 from typing import Any
 
-import jax
 import orbax.checkpoint as ocp
 
 from w2s_jax.errors import CheckpointError

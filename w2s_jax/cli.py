@@ -56,7 +56,7 @@ def start_distributed(coordinator: str | None) -> None:
                     process_id=int(process_id))
     except ValueError:
       raise ConfigError(f"--coordinator={coordinator} must be HOST:PORT,NUM_PROCESSES,"
-                        "PROCESS_ID, e.g. localhost:12355,2,0")
+                        "PROCESS_ID, e.g. localhost:12355,2,0") from None
   jax.distributed.initialize(**kwargs, initialization_timeout=INIT_TIMEOUT_S,
                              heartbeat_timeout_seconds=HEARTBEAT_S)
 
@@ -110,13 +110,15 @@ def _parse_flags(argv):
     if spec is None:
       raise ConfigError(f"no config: give --config={DEFAULT_CONFIG} (the offline default) or "
                         "another file in configs/ (--help lists its keys)")
-    config = config_files.load_file(spec)  # errors here are clearer than config_flags' deferred ones
+    # errors here are clearer than config_flags' deferred ones
+    config = config_files.load_file(spec)
     try:
       return flags.FLAGS(argv)
     except flags.Error as e:  # malformed values, unknown flags
       raise ConfigError(str(e).splitlines()[0]) from None
     except (AttributeError, KeyError) as e:  # config_flags' way of saying "no such key"
-      raise ConfigError(config_files.unknown_key_message(argv, config) or f"unknown config key {e}") from None
+      raise ConfigError(config_files.unknown_key_message(argv, config)
+                        or f"unknown config key {e}") from None
   except ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

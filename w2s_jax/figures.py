@@ -10,7 +10,6 @@ import pathlib
 from typing import Sequence
 
 
-
 def _pyplot():
   """matplotlib's pyplot on the Agg backend (no display needed), imported when a figure is
   drawn: 0.65 s that a run without figures does not pay."""

@@ -31,7 +31,8 @@ def main(argv, stop):
   try:
     seeds = [int(s) for s in _SEEDS.value] if _SEEDS.value else [cfg["seed"]]
   except ValueError:
-    raise ConfigError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2")
+    raise ConfigError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2"
+                      ) from None
   experiment = experiments.of_config(cfg)
   compile_cache.use_workdir_cache(cfg["workdir"])
   runs = []

@@ -16,6 +16,16 @@ from w2s_jax.core import paths
 from w2s_jax.errors import DataError, W2SError
 
 
+def run_table(results: dict) -> str:
+  """One run's table, as the kind of experiment that wrote it prints it."""
+  return experiments.of_results(results).run_table(results)
+
+
+def seeds_table(runs: list[dict]) -> str:
+  """The mean ± sample std over runs (seeds) of one setting."""
+  return experiments.of_results(runs[0]).seeds_table(runs)
+
+
 def load_runs(workdir) -> list[tuple[dict, dict]]:
   """(config, results) of every finished run under <workdir>/results/."""
   runs = []

@@ -9,11 +9,11 @@ import dataclasses
 from typing import Any, Callable, Iterator, Mapping
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from w2s_jax.errors import ConfigError
 from w2s_jax.models import _layers
+
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:

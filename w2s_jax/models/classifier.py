@@ -9,9 +9,7 @@ see models.is_trainable and train.make_train_step.
 from __future__ import annotations
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
-
 
 POOLINGS = ("last", "first", "mean")
 

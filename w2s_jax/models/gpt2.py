@@ -9,7 +9,6 @@ import dataclasses
 from typing import Any, Callable, Iterator, Mapping
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from w2s_jax.models import _layers

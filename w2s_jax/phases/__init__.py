@@ -13,15 +13,35 @@ reuses every earlier link), and reused by any run that names the same key.
 """
 
 from w2s_jax.phases.activations import ACTIVATIONS_FILE, activations_phase
-from w2s_jax.phases.classifier import (PREDICTIONS_FILE, Supervisor, model_phase, predictions,
-                                       softmax)
+from w2s_jax.phases.classifier import (
+                                       PREDICTIONS_FILE,
+                                       Supervisor,
+                                       model_phase,
+                                       predictions,
+                                       softmax,
+)
 from w2s_jax.phases.context import Context
-from w2s_jax.phases.keys import (activations_key, data_key, model_config, model_key,
-                                 pretrain_key, pretraining, role_key, training_seed)
+from w2s_jax.phases.keys import (
+                                       activations_key,
+                                       data_key,
+                                       model_config,
+                                       model_key,
+                                       pretrain_key,
+                                       pretraining,
+                                       role_key,
+                                       training_seed,
+)
 from w2s_jax.phases.pretrain import backbone_params, pretrain_phase
 from w2s_jax.phases.probe import probe_key, probe_labels, probe_phase
-from w2s_jax.phases.store import (CACHE_VERSION, CHECKPOINTS_DIR, PHASE_FILE, cached,
-                                  is_finished, phase_folder, record)
+from w2s_jax.phases.store import (
+                                       CACHE_VERSION,
+                                       CHECKPOINTS_DIR,
+                                       PHASE_FILE,
+                                       cached,
+                                       is_finished,
+                                       phase_folder,
+                                       record,
+)
 from w2s_jax.phases.students import can_train_together, student_phases
 
 __all__ = [

@@ -62,7 +62,7 @@ class Classifier:
         trainable=self.trainable, remedy=f"lower {role}.train.lr", stop=ctx.stop, **kwargs)
 
 
-def classifier(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> Classifier:
+def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> Classifier:
   section = ctx.cfg[role]
   model_cfg = keys.model_config(ctx.cfg, role)
   model = models.build_classifier(model_cfg, pooling=section["pooling"],
@@ -90,7 +90,9 @@ def logits_on(ctx: Context, role: str, predict, params, split: str) -> np.ndarra
   return out
 
 
-def check_labelled(name, supervisor, labels, split, batch_size, role) -> None:
+def check_labelled(name, supervisor, labels, split, settings: train.TrainSettings,
+                   role) -> None:
+  batch_size = settings.batch_size
   n_labelled = int(np.isfinite(labels).sum())
   if n_labelled < batch_size:
     raise DataError(f"{name}: supervisor {supervisor.name!r} labels {n_labelled} of the "
@@ -103,9 +105,9 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
   """The role's classifier fine-tuned on `supervisor`'s labels of `split` with `loss`."""
   def compute(out: pathlib.Path):
     labels = supervisor.labels(split)
-    check_labelled(name, supervisor, labels, split, ctx.cfg[role]["train"]["batch_size"], role)
+    c = classifier_for(ctx, role, split, labels)
+    check_labelled(name, supervisor, labels, split, c.settings, role)
     val_labels = supervisor.labels("val") if "val" in ctx.splits else None
-    c = classifier(ctx, role, split, labels)
     bound = losses.bind(loss, ctx.cfg.get("losses"), c.arrays["labels"])
     validate = None
     if c.settings.eval_every:

@@ -16,25 +16,23 @@ import numpy as np
 
 from w2s_jax import losses, train
 from w2s_jax.core import artefacts
-from w2s_jax.phases import keys, store
-from w2s_jax.phases.classifier import (PREDICTIONS_FILE, Supervisor, check_labelled,
-                                       classifier, logits_on, model_phase)
+from w2s_jax.phases import classifier, keys, store
 from w2s_jax.phases.context import Context
 
 
 def can_train_together(cfg, role: str, loss: str) -> bool:
   """Students train together when nothing differs between them but the loss: no loss state
   (buffer), no validation-based selection, no weights to save."""
-  train_cfg = cfg[role]["train"]
+  settings = train.TrainSettings.parse(cfg[role]["train"], f"{role}.train")
   _, hparams = losses.spec(loss, cfg.get("losses"))
-  return not (hparams.get("buffer_size") or train_cfg.get("eval_every", 0)
-              or train_cfg.get("save_weights", False))
+  return not (hparams.get("buffer_size") or settings.eval_every or settings.save_weights)
 
 
-def student_phases(ctx: Context, role: str, split: str, supervisor: Supervisor,
+def student_phases(ctx: Context, role: str, split: str, supervisor: classifier.Supervisor,
                    members: Mapping[str, str]) -> dict[str, pathlib.Path]:
-  """{name: phase folder} of the students {name: loss} trained on `supervisor`'s labels of
-  `split` (replica 0): those not yet cached that can train together do, the rest alone."""
+  """{method: phase folder} of the students {method: loss} trained on `supervisor`'s labels
+  of `split` (replica 0), each phase named "student:<method>": those not yet cached that can
+  train together do, the rest alone."""
   member_keys = {name: keys.model_key(ctx.cfg, role, split, supervisor.key, loss, 0)
                  for name, loss in members.items()}
   todo = [name for name, loss in members.items()
@@ -45,24 +43,26 @@ def student_phases(ctx: Context, role: str, split: str, supervisor: Supervisor,
     if name in todo and len(todo) > 1:
       compute = _member_from_group(ctx, role, split, supervisor,
                                    {n: members[n] for n in todo}, member_keys, name)
-      folders[name] = store.cached(ctx, name, role, member_keys[name], compute)
+      folders[name] = store.cached(ctx, f"student:{name}", role, member_keys[name], compute)
     else:
-      folders[name] = model_phase(ctx, name, role, split, supervisor, loss)
+      folders[name] = classifier.model_phase(ctx, f"student:{name}", role, split, supervisor,
+                                             loss)
   return folders
 
 
 def _member_from_group(ctx, role, split, supervisor, group, member_keys, name):
+  """The member's classifier phase, its logits and record taken from the group's phase."""
   def compute(out: pathlib.Path):
     group_dir = _group_phase(ctx, role, split, supervisor, group, member_keys)
     index = list(group).index(name)
-    logits = artefacts.load_npz(group_dir / PREDICTIONS_FILE)
-    artefacts.write_npz(out / PREDICTIONS_FILE,
+    logits = artefacts.load_npz(group_dir / classifier.PREDICTIONS_FILE)
+    artefacts.write_npz(out / classifier.PREDICTIONS_FILE,
                         **{s: logits[s][index] for s in ctx.eval_splits})
     return {**store.record(group_dir)["members"][name], "group": group_dir.name}
   return compute
 
 
-def _group_phase(ctx: Context, role: str, split: str, supervisor: Supervisor,
+def _group_phase(ctx: Context, role: str, split: str, supervisor: classifier.Supervisor,
                  group: Mapping[str, str], member_keys) -> pathlib.Path:
   """The group's folder: the logits of every member stacked ([students, n, 2] per split) and
   each member's record."""
@@ -70,9 +70,8 @@ def _group_phase(ctx: Context, role: str, split: str, supervisor: Supervisor,
 
   def compute(out: pathlib.Path):
     labels = supervisor.labels(split)
-    check_labelled(", ".join(names), supervisor, labels, split,
-                   ctx.cfg[role]["train"]["batch_size"], role)
-    c = classifier(ctx, role, split, labels)
+    c = classifier.classifier_for(ctx, role, split, labels)
+    classifier.check_labelled(", ".join(names), supervisor, labels, split, c.settings, role)
     bound = [losses.bind(group[n], ctx.cfg.get("losses"), c.arrays["labels"]) for n in names]
     chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0),
                                        len(names))
@@ -84,14 +83,15 @@ def _group_phase(ctx: Context, role: str, split: str, supervisor: Supervisor,
                         seed=keys.training_seed(ctx.cfg["seed"], 0),
                         desc=f"students {', '.join(names)}",
                         students=train.StudentGroup(len(names), chunk, pool))
+      def logits_on(params, split):
+        return classifier.logits_on(ctx, role, trained.predict, params, split)
       if chunk == 1:
-        logits = {s: np.stack(train.each_student(
-            lambda one, s=s: logits_on(ctx, role, trained.predict, one["params"], s),
-            trained.state, pool)) for s in ctx.eval_splits}
-      else:
-        logits = {s: logits_on(ctx, role, trained.predict, trained.state["params"], s)
+        logits = {s: np.stack(train.each_student(lambda one, s=s: logits_on(one["params"], s),
+                                                 trained.state, pool))
                   for s in ctx.eval_splits}
-    artefacts.write_npz(out / PREDICTIONS_FILE, **logits)
+      else:
+        logits = {s: logits_on(trained.state["params"], s) for s in ctx.eval_splits}
+    artefacts.write_npz(out / classifier.PREDICTIONS_FILE, **logits)
     records = {}
     for i, (name, loss) in enumerate(zip(names, bound)):
       history = [{"step": h["step"], "loss": h["loss"][i], "grad_norm": h["grad_norm"][i]}

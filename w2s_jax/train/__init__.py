@@ -14,14 +14,34 @@ from w2s_jax.train.loop import StopRequest, fit
 from w2s_jax.train.optim import learning_rate_schedule, make_optimizer
 from w2s_jax.train.run import Trained, run_training
 from w2s_jax.train.settings import NOT_IN_KEY, TrainSettings
-from w2s_jax.train.state import (create_state, describe_state, init_state, initial_loss_state,
-                                 initialiser_compiler_options, trainable_mask)
-from w2s_jax.train.steps import (Objective, classification_objective, language_model_objective,
-                                 make_predict_step, make_predictor, make_train_step,
-                                 map_students, predict, stacked_shardings, train_step_fn)
-from w2s_jax.train.students import (StudentGroup, each_student, make_students_step,
-                                    make_vectorised_train_step, students_in_parallel,
-                                    students_objective)
+from w2s_jax.train.state import (
+                                 create_state,
+                                 describe_state,
+                                 init_state,
+                                 initial_loss_state,
+                                 initialiser_compiler_options,
+                                 trainable_mask,
+)
+from w2s_jax.train.steps import (
+                                 Objective,
+                                 classification_objective,
+                                 language_model_objective,
+                                 make_predict_step,
+                                 make_predictor,
+                                 make_train_step,
+                                 map_students,
+                                 predict,
+                                 stacked_shardings,
+                                 train_step_fn,
+)
+from w2s_jax.train.students import (
+                                 StudentGroup,
+                                 each_student,
+                                 make_students_step,
+                                 make_vectorised_train_step,
+                                 students_in_parallel,
+                                 students_objective,
+)
 
 __all__ = [
     "NOT_IN_KEY", "Objective", "StopRequest", "StudentGroup", "Trained", "TrainSettings",

@@ -15,7 +15,8 @@ import numpy as np
 from w2s_jax import checkpoints as checkpoints_lib
 from w2s_jax import sharding
 from w2s_jax.data import batching
-from w2s_jax.train import loop, optim, state as state_lib, steps
+from w2s_jax.train import loop, optim, steps
+from w2s_jax.train import state as state_lib
 from w2s_jax.train.settings import TrainSettings
 from w2s_jax.train.students import StudentGroup
 

@@ -17,12 +17,11 @@ import jax.numpy as jnp
 import optax
 
 from w2s_jax import losses, sharding
-from w2s_jax.train.steps import (Objective, chosen_loss, make_train_step, map_students,
-                                 stacked_shardings, step_fraction, train_step_fn)
+from w2s_jax.train import steps
 
 
 def students_objective(model, student_losses: Sequence[losses.Loss],
-                       total_steps: int) -> Objective:
+                       total_steps: int) -> steps.Objective:
   """The classification objective of several students trained together, each with its own
   loss: loss_state["student"] picks it (where students are vmapped, every loss is computed
   and the student's selected, which costs little next to the model). Losses that keep a
@@ -32,9 +31,9 @@ def students_objective(model, student_losses: Sequence[losses.Loss],
 
   def objective(params, batch, step, loss_state):
     logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
-    step_frac = step_fraction(step, total_steps)
+    step_frac = steps.step_fraction(step, total_steps)
     fns = [functools.partial(loss.fn, step_frac=step_frac) for loss in student_losses]
-    per_example = chosen_loss(loss_state["student"], fns, logits, batch["labels"])
+    per_example = steps.chosen_loss(loss_state["student"], fns, logits, batch["labels"])
     return per_example.mean(), ({}, loss_state)
   return objective
 
@@ -64,7 +63,7 @@ def each_student(fn, items: Sequence, pool: concurrent.futures.Executor | None) 
   return list(pool.map(fn, items))
 
 
-def make_students_step(objective: Objective, tx: optax.GradientTransformation,
+def make_students_step(objective: steps.Objective, tx: optax.GradientTransformation,
                        state_shardings, batch_sharding,
                        trainable: Callable[[tuple[str, ...]], bool] | None = None,
                        accum_steps: int = 1, pool: concurrent.futures.Executor | None = None):
@@ -75,7 +74,7 @@ def make_students_step(objective: Objective, tx: optax.GradientTransformation,
   student's parameters are those of training it alone bit for bit (vmapping or slicing
   stacked states instead changed XLA's fusions and their rounding, which a self-referential
   loss such as `product` carried forward to 1.5e-5 in p)."""
-  step = make_train_step(objective, tx, state_shardings, batch_sharding, trainable,
+  step = steps.make_train_step(objective, tx, state_shardings, batch_sharding, trainable,
                          accum_steps)
 
   def students_step(states, batch):
@@ -85,18 +84,18 @@ def make_students_step(objective: Objective, tx: optax.GradientTransformation,
   return students_step
 
 
-def make_vectorised_train_step(objective: Objective, tx: optax.GradientTransformation,
+def make_vectorised_train_step(objective: steps.Objective, tx: optax.GradientTransformation,
                                state_shardings, batch_sharding,
                                trainable: Callable[[tuple[str, ...]], bool] | None = None,
                                accum_steps: int = 1, chunk: int | None = None):
   """train_step_fn over students: states stacked on a leading axis, one batch shared by all;
   one compiled program and one dispatch per step for every student (see map_students)."""
   replicated = sharding.replicated(batch_sharding.mesh)
-  single = train_step_fn(objective, tx, trainable, accum_steps)
+  single = steps.train_step_fn(objective, tx, trainable, accum_steps)
 
   def step(states, batch):
-    return map_students(lambda state: single(state, batch), states, chunk)
-  stacked = stacked_shardings(state_shardings)
+    return steps.map_students(lambda state: single(state, batch), states, chunk)
+  stacked = steps.stacked_shardings(state_shardings)
   return jax.jit(step, in_shardings=(stacked, batch_sharding),
                  out_shardings=(stacked, replicated), donate_argnums=0)
 
@@ -124,7 +123,7 @@ class StudentGroup:
     def stack(state):
       stacked = jax.tree.map(lambda x: jnp.stack([x] * self.count), state)
       return {**stacked, "loss_state": {"student": jnp.arange(self.count, dtype=jnp.int32)}}
-    return jax.jit(stack, out_shardings=stacked_shardings(shardings))(single)
+    return jax.jit(stack, out_shardings=steps.stacked_shardings(shardings))(single)
 
   def step(self, objective, tx, shardings, batch_sharding, trainable, accum_steps):
     if self.chunk == 1:

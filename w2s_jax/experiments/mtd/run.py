@@ -11,10 +11,12 @@ import numpy as np
 
 from w2s_jax import phases, train
 from w2s_jax.core import parsing, paths, validation
-from w2s_jax.data import mtd as mtd_data, vault
+from w2s_jax.data import mtd as mtd_data
+from w2s_jax.data import vault
 from w2s_jax.errors import ConfigError
 from w2s_jax.experiments import base
-from w2s_jax.experiments.mtd import measurements, methods as methods_lib
+from w2s_jax.experiments.mtd import measurements
+from w2s_jax.experiments.mtd import methods as methods_lib
 
 
 def method_names(cfg: Mapping) -> list[str]:

@@ -51,7 +51,7 @@ def summarize_mtd_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
     for method in dict.fromkeys(m for r in group for m in r["methods"]):
       seeded = [r for r in group if method in r["methods"]]
       values = [r["methods"][method]["real_vs_fake_auroc"] for r in seeded]
-      mean, std, _ = mean_std(values)
+      mean, std, _ = metrics.mean_std(values)
       rows.append({"setting": sid, "task": seeded[0]["task"],
                    "strong": seeded[0]["names"]["strong"], "method": method,
                    "seeds": [r["seed"] for r in seeded], "auroc_values": values,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from w2s_jax import data, losses
+from w2s_jax import data, losses, train
 from w2s_jax.core import parsing, validation
 from w2s_jax.data import sources, tokenize
 from w2s_jax.errors import ConfigError
@@ -68,7 +68,8 @@ def validate(cfg: Mapping) -> None:
                       "against its test accuracy")
   for role in roles(cfg):
     base.check_model_section(cfg, role)
-    if cfg[role]["train"].get("eval_every", 0) and not task.get("n_val", 0):
+    settings = train.TrainSettings.parse(cfg[role]["train"], f"{role}.train")
+    if settings.eval_every and not task.get("n_val", 0):
       raise ConfigError(f"{role}.train.eval_every > 0 selects on validation; set "
                         "task.n_val > 0")
   validation.check_choice("ceiling.split", cfg["ceiling"]["split"], CEILING_SPLITS)

@@ -46,10 +46,8 @@ def _students(ctx, methods, resolved) -> dict[str, pathlib.Path]:
             for name, (loss, supervisor) in methods.items()}
   folders = {}
   for supervisor in dict.fromkeys(s for _, s in methods.values()):
-    members = {f"student:{name}": loss for name, (loss, s) in methods.items()
-               if s == supervisor}
-    trained = phases.student_phases(ctx, "strong", "B", resolved[supervisor], members)
-    folders.update({name.removeprefix("student:"): folder for name, folder in trained.items()})
+    members = {name: loss for name, (loss, s) in methods.items() if s == supervisor}
+    folders.update(phases.student_phases(ctx, "strong", "B", resolved[supervisor], members))
   return {name: folders[name] for name in methods}
 
 
@@ -63,7 +61,7 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
   resolved = {name: supervisors.resolve(ctx, name)
               for name in dict.fromkeys(["weak", *(s for _, s in methods.values())])}
   for supervisor in resolved.values():
-    supervisor.key  # files are hashed (and must exist) before anything trains
+    _ = supervisor.key  # files are hashed (and must exist) before anything trains
 
   for role in config.roles(cfg):
     if phases.pretraining(cfg, role):

@@ -188,7 +188,7 @@ class LabelFile:
 
   @functools.cached_property
   def key(self):
-    self._labels  # a malformed file stops the run here, before anything trains
+    _ = self._labels  # a malformed file stops the run here, before anything trains
     return {"kind": "file", "sha256": hashlib.sha256(self.path.read_bytes()).hexdigest()}
 
   @functools.cached_property

@@ -13,7 +13,7 @@ from w2s_jax import figures, metrics
 from w2s_jax.core import hashing
 from w2s_jax.experiments import base
 from w2s_jax.experiments.tables import cell, flatten, mean_std_text, setting_of
-from w2s_jax.experiments.w2s import config
+from w2s_jax.experiments.w2s import config as w2s_config
 
 FOOTNOTE = ("PGR = (student - weak) / (ceiling - weak) on test accuracy, with a paired bootstrap "
             "95% interval;\nundef when the ceiling is not significantly above the weak model.")
@@ -59,7 +59,8 @@ def seeds_table(results: Sequence[dict]) -> str:
   for method in results[0]["students"]:
     runs = [r["students"][method] for r in results]
     lines.append(f"| student:{method} | {runs[0].get('supervisor', 'weak')} | "
-                 f"{runs[0].get('loss', method)} | {mean_std_text([m['accuracy'] for m in runs])} | "
+                 f"{runs[0].get('loss', method)} | "
+                 f"{mean_std_text([m['accuracy'] for m in runs])} | "
                  f"{mean_std_text([m['gain_over_weak'] for m in runs])} | "
                  f"{mean_std_text([m['pgr'] for m in runs])} | "
                  f"{mean_std_text([m['agreement_with_weak'] for m in runs])} |")
@@ -87,7 +88,7 @@ def summarize_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
     config = group[0][0]
     described = ", ".join(f"{k}={flat[sid].get(k)}" for k in varying
                           if not k.startswith(SHOWN_BY_NAME))
-    methods = list(dict.fromkeys(m for c, _ in group for m in config.student_methods(c)))
+    methods = list(dict.fromkeys(m for c, _ in group for m in w2s_config.student_methods(c)))
     for method in methods:
       seeded = sorted(((r["seed"], r) for _, r in group if method in r["students"]),
                       key=lambda item: item[0])
