@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests import helpers
-from w2s_jax import api, phases
+from w2s_jax import api, phases, train
 from w2s_jax.errors import CheckpointError, Interrupted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -101,7 +101,7 @@ def test_interrupted_phase_leaves_no_finished_folder(tiny_config, monkeypatch):
 
   def crash(*args, **kwargs):
     raise KeyboardInterrupt
-  monkeypatch.setattr(phases, "_train_classifier", crash)
+  monkeypatch.setattr(train, "run_training", crash)
   with pytest.raises(Interrupted, match="interrupted in phase weak; rerun the same command"):
     api.run(tiny_config)
   phase_root = pathlib.Path(tiny_config["workdir"]) / "phases"

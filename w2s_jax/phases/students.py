@@ -83,8 +83,9 @@ def _group_phase(ctx: Context, role: str, split: str, supervisor: classifier.Sup
                         seed=keys.training_seed(ctx.cfg["seed"], 0),
                         desc=f"students {', '.join(names)}",
                         students=train.StudentGroup(len(names), chunk, pool))
-      def logits_on(params, split):
-        return classifier.logits_on(ctx, role, trained.predict, params, split)
+
+      def logits_on(params, which):
+        return classifier.logits_on(ctx, role, trained.predict, params, which)
       if chunk == 1:
         logits = {s: np.stack(train.each_student(lambda one, s=s: logits_on(one["params"], s),
                                                  trained.state, pool))
