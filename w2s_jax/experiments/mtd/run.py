@@ -59,12 +59,13 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
   fits = {variant: _measurement_fit(ctx, variant) for variant in measurements.VARIANTS
           if f"mtd:{variant}" in ctx.phases}
   counted = ~test.trusted & test.all_positive
-  train = ctx.splits["train"]
+  train_split = ctx.splits["train"]
   results = {
       "experiment": "mtd", "config_hash": paths.results_hash(cfg),
       "seed": cfg["seed"], "task": cfg["task"]["name"],
       "names": {"strong": base.model_name(cfg, "strong")}, "methods": results_by_method,
-      "n": {"train": int(len(train["latent"])), "train_trusted": int(train["trusted"].sum()),
+      "n": {"train": int(len(train_split["latent"])),
+            "train_trusted": int(train_split["trusted"].sum()),
             "test": len(test), "test_real_positive": int((counted & (test.latent == 1)).sum()),
             "test_fake_positive": int((counted & (test.latent == 0)).sum())},
       "categories": {split: dict(zip(vault.CATEGORIES, np.bincount(
