@@ -13,7 +13,7 @@ import pytest
 
 from tests import helpers
 from w2s_jax import api, phases, train
-from w2s_jax.errors import CheckpointError, Interrupted
+from w2s_jax.errors import CheckpointError, ConfigError, Interrupted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -173,3 +173,49 @@ def test_single_host_launcher_runs_the_job(tmp_path):
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "student:xent" in proc.stdout
   assert len(list((tmp_path / "runs" / "results").glob("*/results.json"))) == 1
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["strong"]["pretrain"].update(steps=5),
+     "strong.pretrain.warmup_steps=5 is not below the 5 steps it trains for; lower it"),
+    (lambda c: c["weak"]["train"].update(warmup_steps=100),
+     "weak.train.warmup_steps=100 is not below the 4 steps it trains for; lower it"),
+    (lambda c: c.update(workdir=" "), "workdir is empty; give a folder with --config.workdir"),
+])
+def test_schedule_and_workdir_mistakes_are_one_line_errors_before_training(tiny_config, edit,
+                                                                          message):
+  if "weak" in message:
+    tiny_config["strong"]["pretrain"]["enabled"] = False
+  edit(tiny_config)
+  with pytest.raises(ConfigError) as error:
+    api.run(tiny_config)
+  assert str(error.value) == message or str(error.value).startswith(message)
+  assert not list(pathlib.Path(tiny_config["workdir"] or ".").rglob("phase.json"))
+
+
+def test_a_results_folder_that_cannot_be_written_stops_the_run_before_training(tiny_config):
+  workdir = pathlib.Path(tiny_config["workdir"])
+  workdir.mkdir(parents=True)
+  (workdir / "results").write_text("")  # where the results folder should be
+  with pytest.raises(ConfigError, match=f"workdir {workdir} is not usable: {workdir}/results "
+                                        r"\(File exists\); choose another"):
+    api.run(tiny_config)
+  assert not list(workdir.rglob("phase.json"))
+
+
+def test_a_failing_seed_is_named(tmp_path):
+  line = helpers.one_line_error(run_cli(tmp_path, "--seeds=0,1", "--config.task.n_docs=2"))
+  assert line.startswith("error: seed 0: task 'latent_topics': split A has only label"), line
+
+
+def test_a_finished_phase_whose_record_no_longer_reads_is_computed_again(finished_run,
+                                                                         tmp_path):
+  cfg, first = copy_of(finished_run, tmp_path)
+  ceiling = (pathlib.Path(cfg["workdir"]) / "phases"
+             / pathlib.Path(first["phases"]["ceiling"]["dir"]).name)
+  (ceiling / phases.PHASE_FILE).write_text("")  # emptied, as by a full disk
+  again = api.run(cfg)
+  assert not again["phases"]["ceiling"]["reused"]
+  assert all(info["reused"] for name, info in again["phases"].items() if name != "ceiling")
+  assert again["ceiling"] == first["ceiling"] and again["students"] == first["students"]
+  assert json.loads((ceiling / phases.PHASE_FILE).read_text())["phase"] == "ceiling"

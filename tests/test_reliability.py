@@ -242,12 +242,12 @@ def test_unusable_workdir_is_a_one_line_error(tmp_path):
   afile = tmp_path / "a_file"
   afile.write_text("")
   line = helpers.one_line_error(helpers.run_cli(f"--config.workdir={afile}"))
-  assert line == f"error: workdir {afile} is not usable (Not a directory); choose another " \
-                 "with --config.workdir"
+  assert line == (f"error: workdir {afile} is not usable: {afile}/phases (Not a directory); "
+                  "choose another with --config.workdir"), line
   # sysfs refuses new folders even to root, as a read-only mount does.
   line = helpers.one_line_error(helpers.run_cli("--config.workdir=/sys/w2s_runs"))
-  assert line == ("error: workdir /sys/w2s_runs is not usable (Operation not permitted); "
-                  "choose another with --config.workdir"), line
+  assert line == ("error: workdir /sys/w2s_runs is not usable: /sys/w2s_runs/phases "
+                  "(Operation not permitted); choose another with --config.workdir"), line
 
 
 def test_corrupt_mid_phase_checkpoint_is_a_one_line_error(uninterrupted, tmp_path):

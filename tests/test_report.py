@@ -92,3 +92,21 @@ def test_report_numbers_come_from_the_results_files(tmp_path):
 def test_report_of_an_empty_folder_says_so(tmp_path, capsys):
   assert report.main([str(tmp_path)]) == 2
   assert "no finished runs under" in capsys.readouterr().err
+
+
+def test_report_leaves_out_unreadable_runs_with_a_warning_each(tmp_path, capsys):
+  for seed in (0, 1):
+    fake_run(tmp_path, seed, 0.70, 0.90, 0.80, 0.5)
+  truncated, foreign = (tmp_path / "results" / name for name in ("truncated", "foreign"))
+  for folder in (truncated, foreign):
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+  (truncated / "results.json").write_text('{"task": "latent_top')
+  (foreign / "results.json").write_text('{"accuracy": 0.9}')
+  assert report.main([str(tmp_path)]) == 0
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 2 and all(line.startswith("warning: skipping ") for line in err)
+  assert any("truncated: artefact" in line for line in err)
+  assert any("foreign: it lacks ['seed'" in line for line in err)
+  rows = report.write_report(tmp_path)["sections"]["w2s"].rows
+  assert [r["seeds"] for r in rows] == [[0, 1]]

@@ -136,3 +136,20 @@ def test_bad_label_file_is_a_one_line_error_before_any_work(tmp_path, edit, mess
   assert "\n" not in str(error.value)
   assert not list((tmp_path / "runs").rglob("*.npz"))  # nothing trained
   assert not (tmp_path / "runs" / "results").exists()
+
+
+def test_label_file_encodings_a_user_saves(tmp_path):
+  """A byte-order mark and spaces in the header read as the plain file; a byte that is not
+  UTF-8 is a one-line error naming where it is."""
+  plain = tmp_path / "plain.csv"
+  plain.write_text("id,label\n1,0.25\n2,1\n")
+  spreadsheet = tmp_path / "bom.csv"
+  spreadsheet.write_bytes(b"\xef\xbb\xbfid, label\n1, 0.25\n2,1\n")
+  lines = tmp_path / "bom.jsonl"
+  lines.write_bytes(b'\xef\xbb\xbf{"id": 1, "label": 0.25}\n{"id": 2, "label": 1}\n')
+  assert label_files.read(spreadsheet) == label_files.read(plain) == label_files.read(lines)
+  latin = tmp_path / "latin.csv"
+  latin.write_bytes(b"id,label\n1,0.25\n2,\xe91\n")
+  with pytest.raises(DataError, match=r"latin.csv: byte b'\\xe9' is not UTF-8") as error:
+    label_files.read(latin)
+  assert "\n" not in str(error.value)

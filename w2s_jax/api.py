@@ -37,7 +37,7 @@ def run(config: config_dict.ConfigDict | Mapping, seeds: Sequence[int] | None = 
   folder)."""
   cfg = config.to_dict() if hasattr(config, "to_dict") else json.loads(json.dumps(config))
   experiment = experiments.of_config(cfg)
-  compile_cache.use_workdir_cache(cfg["workdir"])
+  compile_cache.use_workdir_cache(paths.workdir(cfg))
   if seeds is None:
     return experiment.run(cfg, stop)
   return [experiment.run({**cfg, "seed": int(seed)}, stop) for seed in seeds]

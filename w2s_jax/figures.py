@@ -113,10 +113,11 @@ def training_curves(results: dict, path: pathlib.Path) -> pathlib.Path:
   step, read from the phases' records; validation AUROC where it was measured."""
   phases = []
   for name, info in results["phases"].items():
-    record = pathlib.Path(info["dir"]) / "phase.json"
-    if record.exists():
-      phases.append((name, json.loads(record.read_text())))
-  phases = [(n, p) for n, p in phases if p.get("history")]
+    try:
+      phases.append((name, json.loads((pathlib.Path(info["dir"]) / "phase.json").read_text())))
+    except (OSError, ValueError):  # a phase without a readable record has no curve to draw
+      continue
+  phases = [(n, p) for n, p in phases if isinstance(p, dict) and p.get("history")]
   fig, axes = _grid(max(len(phases), 1), width=3.6, height=2.8)
   for ax, (name, phase) in zip(axes, phases):
     steps = [h["step"] for h in phase["history"]]

@@ -18,8 +18,8 @@ import pathlib
 from absl import flags
 
 from w2s_jax import cli, experiments
-from w2s_jax.core import compile_cache
-from w2s_jax.errors import ConfigError
+from w2s_jax.core import compile_cache, paths
+from w2s_jax.errors import ConfigError, W2SError
 
 _SEEDS = flags.DEFINE_list("seeds", None, "Run these seeds (overrides config.seed) and print "
                            "the mean and spread over them.")
@@ -34,10 +34,15 @@ def main(argv, stop):
     raise ConfigError(f"--seeds={','.join(_SEEDS.value)} must be integers, e.g. --seeds=0,1,2"
                       ) from None
   experiment = experiments.of_config(cfg)
-  compile_cache.use_workdir_cache(cfg["workdir"])
+  compile_cache.use_workdir_cache(paths.workdir(cfg))
   runs = []
   for seed in seeds:
-    result = experiment.run({**cfg, "seed": seed}, stop)
+    try:
+      result = experiment.run({**cfg, "seed": seed}, stop)
+    except W2SError as e:
+      if len(seeds) == 1:
+        raise
+      raise type(e)(f"seed {seed}: {e}") from None
     print(experiment.run_table(result))
     runs.append(result)
   if len(runs) > 1:

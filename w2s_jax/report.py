@@ -12,7 +12,7 @@ import pathlib
 import sys
 
 from w2s_jax import experiments
-from w2s_jax.core import paths
+from w2s_jax.core import artefacts, paths
 from w2s_jax.errors import DataError, W2SError
 
 
@@ -26,21 +26,35 @@ def seeds_table(runs: list[dict]) -> str:
   return experiments.of_results(runs[0]).seeds_table(runs)
 
 
-def load_runs(workdir) -> list[tuple[dict, dict]]:
-  """(config, results) of every finished run under <workdir>/results/."""
+def load_runs(workdir, skipped: list | None = None) -> list[tuple[dict, dict]]:
+  """(config, results) of every finished run under <workdir>/results/. A run whose files do
+  not read as a run's (truncated, foreign, of an unknown kind) is left out, with a line
+  saying why added to `skipped`."""
   runs = []
   for path in paths.results_files(workdir):
-    config = json.loads((path.parent / paths.CONFIG_FILE).read_text())
-    runs.append((config, json.loads(path.read_text())))
+    try:
+      config = artefacts.read_json(path.parent / paths.CONFIG_FILE)
+      results = artefacts.read_json(path)
+      missing = [k for k in experiments.of_results(results).result_keys if k not in results]
+      if missing:
+        raise W2SError(f"it lacks {missing}")
+    except W2SError as e:
+      if skipped is not None:
+        skipped.append(f"skipping {path.parent}: {e}")
+      continue
+    runs.append((config, results))
   return runs
 
 
 def write_report(workdir, out=None) -> dict:
   """report.md, seeds.json and each kind's files for every run under <workdir>/results;
-  returns {"sections": {kind: ReportSection}, "files"}."""
-  runs = load_runs(workdir)
+  returns {"sections": {kind: ReportSection}, "files", "skipped": lines on the runs left
+  out}."""
+  skipped = []
+  runs = load_runs(workdir, skipped)
   if not runs:
-    raise DataError(f"no finished runs under {workdir}/results; run an experiment first")
+    raise DataError(f"no finished runs under {workdir}/results"
+                    + (f" that read ({skipped[0]})" if skipped else "; run an experiment first"))
   out = pathlib.Path(out or pathlib.Path(workdir) / "report")
   out.mkdir(parents=True, exist_ok=True)
   by_kind = {name: [] for name in experiments.EXPERIMENTS}
@@ -57,7 +71,7 @@ def write_report(workdir, out=None) -> dict:
   rows = [row for s in sections.values() for row in s.rows]
   (out / "seeds.json").write_text(json.dumps(rows, indent=2))
   files = [out / "report.md", out / "seeds.json", *(f for s in sections.values() for f in s.files)]
-  return {"sections": sections, "files": files}
+  return {"sections": sections, "files": files, "skipped": skipped}
 
 
 def main(argv=None) -> int:
@@ -72,6 +86,8 @@ def main(argv=None) -> int:
   except W2SError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
+  for line in written["skipped"]:
+    print(f"warning: {line}", file=sys.stderr)
   for section in written["sections"].values():
     if section.printed:
       print(section.printed)

@@ -27,6 +27,7 @@ from absl import flags
 from w2s_jax import cli, experiments, report
 from w2s_jax.core import compile_cache, parsing, paths
 from w2s_jax.errors import ConfigError
+from w2s_jax.experiments import base
 
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "List the sweep's runs, done and left; run none.")
 
@@ -58,7 +59,7 @@ def plan(cfg: Mapping) -> list[dict]:
 
 
 def is_done(run: Mapping) -> bool:
-  return (paths.results_folder(run) / paths.RESULTS_FILE).exists()
+  return (paths.results_folder(base.with_inputs(run)) / paths.RESULTS_FILE).exists()
 
 
 def describe(run: Mapping) -> str:
@@ -79,7 +80,7 @@ def run_sweep(cfg: Mapping, dry_run: bool = False, stop=None) -> list[dict]:
     for run, finished in zip(runs, done):
       print(f"  {'done' if finished else 'left'}  {describe(run)}")
     return []
-  compile_cache.use_workdir_cache(cfg["workdir"])
+  compile_cache.use_workdir_cache(paths.workdir(cfg))
   results = []
   for i, (run, finished) in enumerate(zip(runs, done), start=1):
     if finished:

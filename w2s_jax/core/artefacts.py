@@ -48,9 +48,13 @@ def _atomic_write(path: pathlib.Path, write) -> None:
     raise
 
 
-def read_json(path: pathlib.Path):
+def read_json(path: pathlib.Path) -> dict:
+  """A JSON object written by write_json; CheckpointError when it is missing or not one."""
   try:
-    return json.loads(pathlib.Path(path).read_text())
+    obj = json.loads(pathlib.Path(path).read_text())
+    if not isinstance(obj, dict):
+      raise ValueError("not a JSON object")
+    return obj
   except (OSError, ValueError) as e:
     raise CheckpointError(f"artefact {path} is unreadable ({type(e).__name__}); delete "
                           f"{pathlib.Path(path).parent} to recompute it") from None

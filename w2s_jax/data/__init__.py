@@ -12,6 +12,7 @@ files.
 from __future__ import annotations
 
 import functools
+import pathlib
 import random
 from typing import Mapping
 
@@ -190,6 +191,14 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
     val, _ = _collect(name, task, train_rows, order[used:], random.Random(f"{seed}-val"),
                       task_cfg["n_val"], balance, in_train)
   return train, val, test
+
+
+def input_files(task_cfg: Mapping) -> dict[str, pathlib.Path]:
+  """The local files a task's splits are read from, by source split ("train", "test"); none
+  for a generated task."""
+  if not is_text(task_cfg):
+    return {}
+  return sources.local_inputs(text_tasks.TASKS[task_cfg["name"]], task_cfg)
 
 
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:

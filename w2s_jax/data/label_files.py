@@ -26,9 +26,18 @@ COLUMNS = ("id", "label")
 
 
 def _rows(path: pathlib.Path) -> Iterable[tuple[int, dict]]:
-  """(line number, row dict) of a CSV (with header) or JSONL file."""
+  """(line number, row dict) of a CSV (with header) or JSONL file; a byte-order mark and
+  spaces around the header's names are allowed, bytes that are not UTF-8 are an error."""
+  try:
+    yield from _parsed(path)
+  except UnicodeDecodeError as e:
+    raise DataError(f"labels file {path}: byte {e.object[e.start:e.start + 1]!r} is not "
+                    "UTF-8; save the file as UTF-8") from None
+
+
+def _parsed(path: pathlib.Path) -> Iterable[tuple[int, dict]]:
   if path.suffix == ".jsonl":
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:
       for line_no, line in enumerate(f, start=1):
         if not line.strip():
           continue
@@ -41,8 +50,10 @@ def _rows(path: pathlib.Path) -> Iterable[tuple[int, dict]]:
                           '{"id": ..., "label": ...}')
         yield line_no, row
   elif path.suffix == ".csv":
-    with open(path, encoding="utf-8", newline="") as f:
-      reader = csv.DictReader(f)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+      reader = csv.DictReader(f, skipinitialspace=True)
+      if reader.fieldnames:
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
       missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
       if missing:
         raise DataError(f"labels file {path}: the header lacks {missing}; it needs "

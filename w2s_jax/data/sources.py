@@ -48,6 +48,22 @@ def load_rows(name: str, task: TextTask, split: str, task_cfg: Mapping):
   raise ConfigError(f"task.source={source!r} is unknown; choose from {', '.join(SOURCES)}")
 
 
+def local_inputs(task: TextTask, task_cfg: Mapping) -> dict[str, pathlib.Path]:
+  """{"train"/"test": the local file or folder that split is read from}: a local source's
+  files, or the hub-layout folder given as task.data_dir (TFDS's prepared data and the hub's
+  own datasets are versioned by their publishers)."""
+  source, data_dir = task_cfg["source"], task_cfg.get("data_dir", "")
+  if not data_dir:
+    return {}
+  folder = pathlib.Path(data_dir).expanduser()
+  if source == "local":
+    return {split: folder / file for split, file in task.local.items()
+            if (folder / file).exists()}
+  if source == "hub" and folder.is_dir():
+    return {split: folder for split in ("train", "test")}
+  return {}
+
+
 def row_location(task: TextTask, split: str, task_cfg: Mapping, index: int | None) -> str:
   """Where row `index` of a split comes from, for error messages: a file and line, or a
   dataset and row; with index None, the file or dataset."""

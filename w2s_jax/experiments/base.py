@@ -11,8 +11,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 
-from w2s_jax import models, sharding, train
-from w2s_jax.core import artefacts, parsing, paths, validation
+from w2s_jax import data, models, sharding, train
+from w2s_jax.core import artefacts, fingerprint, parsing, paths, validation
 from w2s_jax.errors import ConfigError
 from w2s_jax.phases import Context, pretraining
 
@@ -47,6 +47,7 @@ class Experiment:
   seeds_table: Callable[[Sequence[dict]], str]
   sweep_variants: Callable[[Mapping], list[tuple[dict, dict]]]
   report: Callable[[Runs, pathlib.Path], ReportSection]
+  result_keys: tuple[str, ...]  # what its tables read from every results.json
 
 
 def check_model_section(cfg: Mapping, role: str) -> None:
@@ -65,6 +66,24 @@ def check_model_section(cfg: Mapping, role: str) -> None:
   train.TrainSettings.parse(section["train"], f"{role}.train")
   if section.get("pretrain"):
     train.TrainSettings.parse(section["pretrain"], f"{role}.pretrain")
+
+
+def with_inputs(cfg: Mapping) -> dict:
+  """The config with `inputs`, the content fingerprints of the local files it reads (the
+  task's files by source split, each checkpoint folder by role), when it reads any: phase
+  keys and the results folder then change with the files' content, and config.json records
+  them."""
+  prints = fingerprint.Fingerprints(paths.workdir(cfg))
+  inputs = {}
+  task_files = data.input_files(cfg["task"])
+  if task_files:
+    inputs["task"] = {split: prints.of(path) for split, path in task_files.items()}
+  for role, section in cfg.items():
+    if (role != "inputs" and isinstance(section, Mapping) and "train" in section
+        and isinstance(section.get("model"), Mapping) and models.is_checkpoint(section["model"])):
+      inputs[role] = prints.of(models.checkpoint_folder(section["model"]))
+  prints.save()
+  return {**cfg, "inputs": inputs} if inputs else dict(cfg)
 
 
 def check_batch_sizes(cfg, mesh, roles) -> None:
@@ -88,19 +107,22 @@ def check_batch_sizes(cfg, mesh, roles) -> None:
 
 
 def check_workdir(workdir: pathlib.Path) -> None:
-  """The workdir must be a folder we can write in: say so now, not after hours of training."""
-  try:
-    (workdir / "phases").mkdir(parents=True, exist_ok=True)
-    tempfile.TemporaryFile(dir=workdir / "phases").close()
-  except OSError as e:
-    raise ConfigError(f"workdir {workdir} is not usable ({e.strerror or type(e).__name__}); "
-                      "choose another with --config.workdir") from None
+  """The folders a run writes in (phases, results) must be writable: say so now, not after
+  hours of training."""
+  for folder in (workdir / "phases", workdir / "results"):
+    try:
+      folder.mkdir(parents=True, exist_ok=True)
+      tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+      raise ConfigError(f"workdir {workdir} is not usable: {folder} "
+                        f"({e.strerror or type(e).__name__}); choose another with "
+                        "--config.workdir") from None
 
 
 def start(cfg: Mapping[str, Any], splits, roles, stop: train.StopRequest | None) -> Context:
   """The context of a validated config's run, once its workdir and batch sizes are
   checked."""
-  workdir = pathlib.Path(cfg["workdir"])
+  workdir = paths.workdir(cfg)
   if jax.process_index() == 0:
     check_workdir(workdir)
   ctx = Context(cfg=cfg, workdir=workdir, mesh=sharding.make_mesh(cfg["mesh"]),

@@ -10,8 +10,16 @@ from w2s_jax import data, losses, models
 from w2s_jax.train import NOT_IN_KEY
 
 
-def data_key(cfg):
-  return {"task": cfg["task"], "seed": cfg["seed"]}
+def data_key(cfg, splits=("train", "test")):
+  """The task and seed, and the content of the local files the phase's source splits are
+  read from (cfg["inputs"], see experiments.base.with_inputs): a file edited in place
+  changes the key of exactly the phases that read it."""
+  key = {"task": cfg["task"], "seed": cfg["seed"]}
+  read = {split: digest for split, digest in cfg.get("inputs", {}).get("task", {}).items()
+          if split in splits}
+  if read:
+    key["inputs"] = read
+  return key
 
 
 def model_config(cfg, role: str) -> dict:
@@ -50,6 +58,8 @@ def role_key(cfg, role: str) -> dict:
   section["model"] = model_config(cfg, role)
   section["train"] = _semantic(section["train"])
   section["pretrain"] = pretrain_key(cfg, role) if pretraining(cfg, role) else None
+  if role in cfg.get("inputs", {}):  # the content of its checkpoint folder
+    section["inputs"] = cfg["inputs"][role]
   return section
 
 
@@ -61,8 +71,9 @@ def model_key(cfg, role: str, split: str, labels_key, loss: str, replica: int) -
 
 def activations_key(cfg, role: str, layer: int) -> dict:
   section = role_key(cfg, role)
-  backbone = {k: section[k] for k in ("model", "pretrain", "pooling")}
-  return {"data": data_key(cfg), "backbone": backbone, "layer": layer}
+  backbone = {k: section[k] for k in ("model", "pretrain", "pooling", "inputs") if k in section}
+  # activations are taken on B and val, drawn from the task's train split
+  return {"data": data_key(cfg, ("train",)), "backbone": backbone, "layer": layer}
 
 
 def training_seed(seed: int, replica: int) -> int:

@@ -21,7 +21,7 @@ import jax
 from jax.experimental import multihost_utils
 
 from w2s_jax.core import artefacts, hashing
-from w2s_jax.errors import Interrupted
+from w2s_jax.errors import CheckpointError, Interrupted
 from w2s_jax.phases.context import Context
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,9 @@ def cached(ctx: Context, name: str, kind: str, key,
   chain) is the same folder."""
   key = {"cache_version": CACHE_VERSION, **key}
   phase_dir = phase_folder(ctx, kind, key)
-  if not (phase_dir / PHASE_FILE).exists():
+  if not _finished(phase_dir):
     with _phase_lock(phase_dir, name):
-      if not (phase_dir / PHASE_FILE).exists():  # nobody finished it while we waited
+      if not _finished(phase_dir):  # nobody finished it while we waited
         return _compute_phase(ctx, name, key, phase_dir, compute)
   if name not in ctx.phases:
     log.info("%s: reusing %s", name, phase_dir)
@@ -59,7 +59,21 @@ def phase_folder(ctx: Context, kind: str, key) -> pathlib.Path:
 
 
 def is_finished(ctx: Context, kind: str, key) -> bool:
-  return (phase_folder(ctx, kind, key) / PHASE_FILE).exists()
+  return _finished(phase_folder(ctx, kind, key))
+
+
+def _finished(phase_dir: pathlib.Path) -> bool:
+  """A folder is finished once its record is written; a record that no longer reads (an
+  emptied or truncated phase.json) makes it unfinished, so it is computed again."""
+  path = phase_dir / PHASE_FILE
+  if not path.exists():
+    return False
+  try:
+    artefacts.read_json(path)
+  except CheckpointError:
+    log.warning("%s is unreadable; computing the phase again", path)
+    return False
+  return True
 
 
 @contextlib.contextmanager

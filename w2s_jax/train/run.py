@@ -53,6 +53,7 @@ def run_training(model: nn.Module, objective: Callable[[int], steps.Objective],
   `students` trains a StudentGroup (states per student; no checkpoints)."""
   n_train = len(next(iter(arrays.values())))
   total_steps = settings.total_steps(n_train)
+  settings.check_warmup(total_steps)
   tx = optim.make_optimizer(settings, total_steps, trainable=trainable)
   sample = {k: v[: settings.batch_size] for k, v in arrays.items()}
   if students is not None:

@@ -45,21 +45,30 @@ class TrainSettings:
   checkpoints_kept: int = 2
   max_loss_ratio: float = 0.0
   save_weights: bool = False
+  section: str = dataclasses.field(default="train", compare=False)  # its config path
 
   @classmethod
   def parse(cls, section: Mapping, path: str) -> "TrainSettings":
     """The settings of config section `path` (e.g. "strong.train"); unknown keys and
     non-positive sizes are ConfigErrors naming the key."""
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name for f in dataclasses.fields(cls)} - {"section"}
     unknown = sorted(set(section) - fields)
     if unknown:
       raise ConfigError(f"{path} has unknown keys {unknown}; it takes {sorted(fields)}")
-    settings = cls(**section)
+    settings = cls(**section, section=path)
     if settings.enabled:
       length = ("steps",) if settings.steps is not None else ("epochs",)
       for key in ("lr", *length, "batch_size"):
         validation.positive(f"{path}.{key}", getattr(settings, key))
+      if settings.steps is not None:
+        settings.check_warmup(int(settings.steps))
     return settings
+
+  def check_warmup(self, total_steps: int) -> None:
+    """A warmup as long as the run leaves no steps for the schedule's decay."""
+    if self.warmup_steps and self.warmup_steps >= total_steps:
+      raise ConfigError(f"{self.section}.warmup_steps={self.warmup_steps} is not below the "
+                        f"{total_steps} steps it trains for; lower it")
 
   def total_steps(self, n_rows: int) -> int:
     if self.steps is not None:

@@ -18,6 +18,7 @@ def sweep_variants(cfg) -> list[tuple[dict, dict]]:
 
 EXPERIMENT = base.Experiment(
     name="mtd", validate=run.validate, run=run.run, run_table=tables.run_table,
-    seeds_table=tables.seeds_table, sweep_variants=sweep_variants, report=tables.report)
+    seeds_table=tables.seeds_table, sweep_variants=sweep_variants, report=tables.report,
+    result_keys=("seed", "task", "names", "methods", "n"))
 
 __all__ = ["EXPERIMENT", "measurements", "methods", "run", "tables"]

@@ -7,6 +7,7 @@ from w2s_jax.experiments.w2s import config, run, supervisors, tables
 EXPERIMENT = base.Experiment(
     name="w2s", validate=config.validate, run=run.run, run_table=tables.run_table,
     seeds_table=tables.seeds_table, sweep_variants=config.sweep_variants,
-    report=tables.report)
+    report=tables.report,
+    result_keys=("seed", "task", "names", "weak", "ceiling", "students", "config_hash"))
 
 __all__ = ["EXPERIMENT", "config", "run", "supervisors", "tables"]

@@ -55,6 +55,7 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   config.validate(cfg)
   start = time.time()
+  cfg = base.with_inputs(cfg)
   ctx = base.start(cfg, lambda: data.load_splits(cfg["task"], cfg["seed"]),
                    config.roles(cfg), stop)
   methods = config.student_methods(cfg)
