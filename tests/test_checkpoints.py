@@ -132,3 +132,37 @@ def test_checkpoint_with_lora_adapters_starts_as_the_checkpoint(llama_folder):
 def flax_paths(tree):
   return ["/".join(str(getattr(k, "key", k)) for k in path)
           for path, _ in jax.tree_util.tree_leaves_with_path(tree)]
+
+
+def test_a_newest_checkpoint_that_does_not_read_falls_back_to_the_one_before(tmp_path,
+                                                                             caplog):
+  """What a kill while a checkpoint was written leaves: its array files cut short. The
+  loop resumes from the checkpoint before it, which is the state saved then."""
+  from w2s_jax import checkpoints, train
+  from w2s_jax.data import batching
+  mesh = sharding.make_mesh({"data": 8})
+  ids = np.tile(np.arange(1, 9, dtype=np.int32), (8, 1))
+  batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+  model = models.build_classifier(
+      {"arch": "gpt2", "vocab_size": 16, "d_model": 8, "n_layers": 1, "n_heads": 2,
+       "d_mlp": 16, "n_positions": 16}, head_init_std=0.02)
+  tx = train.make_optimizer(train.TrainSettings(lr=1e-3), 10)
+  abstract, shardings = train.describe_state(model, tx, mesh, batch)
+  state = train.init_state(model, tx, shardings, batch, 0)
+  iterator = batching.train_batches({**batch, "labels": np.zeros((8, 2), np.float32)},
+                                    batch_size=8, num_epochs=4, seed=0)
+  saved = checkpoints.TrainCheckpoints(tmp_path, abstract, every_steps=2)
+  for step in (2, 4):
+    state = {**state, "step": state["step"] + 2}
+    saved.save(step, state, iterator, {"step": step})
+  saved.close()
+  for part in (tmp_path / "4" / "state").rglob("*"):
+    if part.is_file() and part.stat().st_size > 64:
+      part.write_bytes(part.read_bytes()[:16])
+  resumed = checkpoints.TrainCheckpoints(tmp_path, abstract)
+  restored, record, _ = resumed.restore(iterator)
+  resumed.close()
+  assert record["step"] == 2 and int(restored["step"]) == 2
+  assert f"checkpoint {tmp_path / '4'} is unreadable" in caplog.text
+  assert "resuming from step 2 instead" in caplog.text
+  assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ["2"]

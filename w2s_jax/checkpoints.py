@@ -57,6 +57,7 @@ class TrainCheckpoints:
     self.abstract_state = abstract_state
     self.every_steps, self.every_seconds = int(every_steps), 60.0 * float(every_minutes)
     self._last_save = time.monotonic()
+    self._closed = False
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max(int(keep), 1)))
 
@@ -77,9 +78,21 @@ class TrainCheckpoints:
     self._last_save = time.monotonic()
 
   def restore(self, iterator) -> tuple[Any, dict, Any]:
-    """(state, loop record, best params or None) of the latest checkpoint; the iterator is
-    moved to where that step left it."""
-    step = self.latest_step()
+    """(state, loop record, best params or None) of the latest readable checkpoint; the
+    iterator is moved to where that step left it. A newer checkpoint that does not read (a
+    kill while it was written) is deleted with a warning, and the one before it is used."""
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    for i, step in enumerate(steps):
+      try:
+        return self._restore(step, iterator)
+      except CheckpointError as e:
+        if i + 1 == len(steps):
+          raise
+        log.warning("%s; resuming from step %d instead", str(e).split(";")[0], steps[i + 1])
+        self.manager.delete(step)
+    raise CheckpointError(f"no checkpoint in {self.directory}")
+
+  def _restore(self, step: int, iterator):
     path = self.directory / str(step)
     try:
       record = self.manager.restore(step, args=ocp.args.Composite(
@@ -96,6 +109,10 @@ class TrainCheckpoints:
     return restored["state"], record, restored.get("best") if record["has_best"] else None
 
   def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
+    """Waits for pending writes and stops orbax's threads (idempotent): a process that exits
+    with them running prints their errors."""
+    if not self._closed:
+      self._closed = True
+      self.manager.wait_until_finished()
+      self.manager.close()
 

@@ -77,7 +77,12 @@ def fit(state, train_step, batches, total_steps: int, batch_sharding, *, log_eve
             "best_step": None, "since_best": 0, "stopped_at": None, "start_loss": None}
   best_params, resumed_from = None, None
   if checkpoints is not None and checkpoints.latest_step() is not None:
-    state, record, best_params = checkpoints.restore(batches)
+    try:
+      state, record, best_params = checkpoints.restore(batches)
+    except BaseException:
+      if tracker is not None:
+        tracker.close()
+      raise
     resumed_from = record["step"]
     log.info("%s: resuming at step %d/%d from %s", desc, resumed_from, total_steps,
              checkpoints.directory)

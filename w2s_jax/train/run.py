@@ -5,6 +5,7 @@ the loop; what comes back can predict with the trained parameters."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 from typing import Any, Callable, Mapping
@@ -64,34 +65,36 @@ def run_training(model: nn.Module, objective: Callable[[int], steps.Objective],
     ckpt = checkpoints_lib.TrainCheckpoints(
         checkpoint_dir, abstract, every_steps=settings.checkpoint_every_steps,
         every_minutes=settings.checkpoint_every_minutes, keep=settings.checkpoints_kept)
-  state = None  # resumed from the latest checkpoint when there is one
-  if ckpt is None or ckpt.latest_step() is None:
-    if initial_state is not None:
-      state = initial_state(abstract, shardings, sample, tx)
+  # closed on every way out (fit closes it too), so no orbax thread outlives the phase
+  with contextlib.closing(ckpt) if ckpt is not None else contextlib.nullcontext():
+    state = None  # resumed from the latest checkpoint when there is one
+    if ckpt is None or ckpt.latest_step() is None:
+      if initial_state is not None:
+        state = initial_state(abstract, shardings, sample, tx)
+      else:
+        start = backbone(abstract["params"]["backbone"]) if backbone is not None else None
+        state = state_lib.init_state(model, tx, shardings, sample, seed, start, loss_state)
+    batch_sharding = sharding.batch_sharding(mesh)
+    accum = settings.grad_accum_steps
+    if students is None:
+      step_fn = steps.make_train_step(objective(total_steps), tx, shardings, batch_sharding,
+                                      trainable, accum_steps=accum)
+      predict = steps.make_predictor(model, shardings["params"], mesh)
     else:
-      start = backbone(abstract["params"]["backbone"]) if backbone is not None else None
-      state = state_lib.init_state(model, tx, shardings, sample, seed, start, loss_state)
-  batch_sharding = sharding.batch_sharding(mesh)
-  accum = settings.grad_accum_steps
-  if students is None:
-    step_fn = steps.make_train_step(objective(total_steps), tx, shardings, batch_sharding,
-                                    trainable, accum_steps=accum)
-    predict = steps.make_predictor(model, shardings["params"], mesh)
-  else:
-    state = students.initial(state, shardings)
-    step_fn = students.step(objective(total_steps), tx, shardings, batch_sharding, trainable,
-                            accum)
-    predict = steps.make_predictor(model, shardings["params"], mesh,
-                                   0 if students.chunk == 1 else students.chunk)
-  batches = batching.train_batches(arrays, batch_size=settings.batch_size,
-                                   num_epochs=settings.num_epochs(n_train), seed=seed,
-                                   bucket_window=settings.bucket_window)
-  state, fit_log = loop.fit(
-      state, step_fn, batches, total_steps, batch_sharding, log_every=settings.log_every,
-      desc=desc, validate=validate(predict) if validate is not None else None,
-      validate_every=settings.eval_every, select_best=settings.select_best,
-      patience=settings.early_stop_patience, checkpoints=ckpt,
-      max_loss_ratio=settings.max_loss_ratio, remedy=remedy,
-      tracker=(tracker(total_steps, optim.learning_rate_schedule(settings, total_steps))
-               if tracker is not None else None), stop=stop)
+      state = students.initial(state, shardings)
+      step_fn = students.step(objective(total_steps), tx, shardings, batch_sharding,
+                              trainable, accum)
+      predict = steps.make_predictor(model, shardings["params"], mesh,
+                                     0 if students.chunk == 1 else students.chunk)
+    batches = batching.train_batches(arrays, batch_size=settings.batch_size,
+                                     num_epochs=settings.num_epochs(n_train), seed=seed,
+                                     bucket_window=settings.bucket_window)
+    state, fit_log = loop.fit(
+        state, step_fn, batches, total_steps, batch_sharding, log_every=settings.log_every,
+        desc=desc, validate=validate(predict) if validate is not None else None,
+        validate_every=settings.eval_every, select_best=settings.select_best,
+        patience=settings.early_stop_patience, checkpoints=ckpt,
+        max_loss_ratio=settings.max_loss_ratio, remedy=remedy,
+        tracker=(tracker(total_steps, optim.learning_rate_schedule(settings, total_steps))
+                 if tracker is not None else None), stop=stop)
   return Trained(state, fit_log, total_steps, n_train, predict, shardings["params"])
