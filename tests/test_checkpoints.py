@@ -140,7 +140,7 @@ def test_a_newest_checkpoint_that_does_not_read_falls_back_to_the_one_before(tmp
   loop resumes from the checkpoint before it, which is the state saved then."""
   from w2s_jax import checkpoints, train
   from w2s_jax.data import batching
-  mesh = sharding.make_mesh({"data": 8})
+  mesh = sharding.make_mesh({"data": 1}, devices=jax.devices()[:1])
   ids = np.tile(np.arange(1, 9, dtype=np.int32), (8, 1))
   batch = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
   model = models.build_classifier(

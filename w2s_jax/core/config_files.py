@@ -49,10 +49,16 @@ def load(spec: str, overrides: Mapping[str, Any] | None = None) -> config_dict.C
     node = config
     *parents, leaf = key.split(".")
     for part in parents:
+      if not hasattr(node, "keys") or part not in node:
+        raise ConfigError(f"override {key}: no such key; --help lists them")
       node = node[part]
-    if leaf not in node:
+    if not hasattr(node, "keys") or leaf not in node:
       raise ConfigError(f"override {key}: no such key; --help lists them")
-    node[leaf] = value
+    try:
+      node[leaf] = value
+    except (TypeError, ValueError) as e:  # ConfigDict keeps each field's type
+      message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+      raise ConfigError(f"override {key}={value!r}: {message}") from None
   return config
 
 

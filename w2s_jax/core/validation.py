@@ -27,10 +27,13 @@ def positive(path: str, value) -> None:
 
 
 def check_finite(node: Any, path: str = "") -> None:
-  """No NaN or infinity anywhere: such a value (lr=nan) would train to garbage."""
+  """No NaN, infinity or None anywhere: such a value (lr=nan) would train to garbage, and
+  no key of a config is meant to be left empty (ConfigDict lets any field be set to None)."""
   if isinstance(node, Mapping):
     for key, value in node.items():
       check_finite(value, f"{path}.{key}" if path else str(key))
+  elif node is None:
+    raise ConfigError(f"{path}=None needs a value")
   elif isinstance(node, float) and not math.isfinite(node):
     raise ConfigError(f"{path}={node!r} must be a finite number")
 

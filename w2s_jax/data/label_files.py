@@ -66,6 +66,8 @@ def _parsed(path: pathlib.Path) -> Iterable[tuple[int, dict]]:
 
 def _number(value, path, line_no, column) -> float:
   try:
+    if isinstance(value, bool):  # JSON true/false would read as 1/0
+      raise TypeError
     number = float(value)
   except (TypeError, ValueError):
     raise DataError(f"labels file {path}, line {line_no}: {column} {value!r} is not a "

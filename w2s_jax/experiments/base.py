@@ -80,8 +80,9 @@ def with_inputs(cfg: Mapping) -> dict:
     inputs["task"] = {split: prints.of(path) for split, path in task_files.items()}
   for role, section in cfg.items():
     if (role != "inputs" and isinstance(section, Mapping) and "train" in section
-        and isinstance(section.get("model"), Mapping) and models.is_checkpoint(section["model"])):
-      inputs[role] = prints.of(models.checkpoint_folder(section["model"]))
+        and isinstance(section.get("model"), Mapping) and models.is_checkpoint(section["model"])
+        and (folder := models.local_checkpoint_folder(section["model"])) is not None):
+      inputs[role] = prints.of(folder)
   prints.save()
   return {**cfg, "inputs": inputs} if inputs else dict(cfg)
 
@@ -107,9 +108,11 @@ def check_batch_sizes(cfg, mesh, roles) -> None:
 
 
 def check_workdir(workdir: pathlib.Path) -> None:
-  """The folders a run writes in (phases, results) must be writable: say so now, not after
-  hours of training."""
+  """The folders a run writes in (phases; results, where it exists already) must be
+  writable: say so now, not after hours of training."""
   for folder in (workdir / "phases", workdir / "results"):
+    if folder.name == "results" and not folder.exists():
+      continue  # made with the first results, in the workdir just checked
     try:
       folder.mkdir(parents=True, exist_ok=True)
       tempfile.TemporaryFile(dir=folder).close()

@@ -9,6 +9,7 @@ initialised or pretrained in the job), or a checkpoint, {"name": <registry name>
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from typing import Any, Mapping, Sequence
 
 from w2s_jax.errors import ConfigError
@@ -34,6 +35,16 @@ def checkpoint_folder(model_cfg: Mapping[str, Any]):
   """The local folder of a checkpoint section (resolved through the registry and hub)."""
   checkpoint = model_cfg.get("checkpoint") or registry.get(model_cfg.get("name", "")).checkpoint
   return hf.resolve(checkpoint)
+
+
+def local_checkpoint_folder(model_cfg: Mapping[str, Any]) -> pathlib.Path | None:
+  """The folder of a checkpoint section that lives on this machine under its own path or in
+  an installed package (the files whose content its phases depend on); None for a hub id,
+  whose snapshots the hub versions."""
+  checkpoint = model_cfg.get("checkpoint") or registry.get(model_cfg.get("name", "")).checkpoint
+  if checkpoint.startswith("pkg:") or pathlib.Path(checkpoint).expanduser().is_dir():
+    return hf.resolve(checkpoint)
+  return None
 
 
 def _config_fields(fields: Mapping[str, Any]) -> dict:
