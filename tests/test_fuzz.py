@@ -2,7 +2,7 @@
 overrides. Every generated input either loads as its content says or raises the project's
 one-line error, never another exception.
 
-The suite runs a short profile; the long one (1000 examples per surface) is
+The suite runs a short profile (20 examples a property); the long one (1000 examples per surface) is
   W2S_FUZZ_PROFILE=long python -m pytest -q tests/test_fuzz.py -n 0
 """
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from w2s_jax.data import label_files
 from w2s_jax.errors import W2SError
 
-settings.register_profile("suite", max_examples=40, deadline=None,
+settings.register_profile("suite", max_examples=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -61,28 +61,24 @@ def test_no_project_module_is_imported_inside_a_function():
   assert hidden == {}
 
 
-def test_import_w2s_jax_defines_no_flags():
-  script = ("import absl.flags, w2s_jax\n"
-            "print([m for m in absl.flags.FLAGS.flags_by_module_dict() if 'w2s_jax' in m])")
-  listed = run(sys.executable, "-c", script, env=helpers.cli_env())
-  assert listed.returncode == 0, listed.stderr[-2000:]
-  assert listed.stdout.strip().splitlines()[-1] == "[]"
-
-
 TWO_RUNS = """
 import sys
-import w2s_jax
+import absl.flags, w2s_jax
+print("flags of w2s_jax:", [m for m in absl.flags.FLAGS.flags_by_module_dict() if "w2s_jax" in m])
 for workdir in sys.argv[1:]:
   w2s_jax.run(w2s_jax.load_config("configs/mtd.py:tiny", {
       "workdir": workdir, "mtd.methods": "dirty", "strong.pretrain.enabled": False}))
 """
 
 
-def test_each_run_of_a_notebook_caches_its_programs_in_its_own_workdir(tmp_path):
+def test_a_notebook_defines_no_flags_and_caches_each_runs_programs_in_its_workdir(tmp_path):
+  """`import w2s_jax` defines no absl flags; two runs in one process (as a notebook makes
+  them) keep their compiled programs each under its own workdir."""
   env = {k: v for k, v in helpers.cli_env().items() if k != "JAX_COMPILATION_CACHE_DIR"}
   workdirs = [tmp_path / "first", tmp_path / "second"]
   ran = run(sys.executable, "-c", TWO_RUNS, *map(str, workdirs), env=env)
   assert ran.returncode == 0, ran.stderr[-3000:]
+  assert "flags of w2s_jax: []" in ran.stdout, ran.stdout[-2000:]
   for workdir in workdirs:  # each run's training and prediction programs, in its own cache
     programs = {p.name.split("-")[0] for p in (workdir / "jax_cache").iterdir()}
     assert {"jit_train_step", "jit_predict_step"} <= programs, (workdir, programs)

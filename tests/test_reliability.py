@@ -131,7 +131,8 @@ def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
   workdir = tmp_path / "runs"
   command = helpers.cli_command(f"--config.workdir={workdir}",
                                 "--config.student.losses=xent,logconf",
-                                "--config.student.vectorize=True")
+                                "--config.student.vectorize=True",
+                                "--config.strong.pretrain.enabled=False")
   runs = [subprocess.Popen(command, cwd=helpers.REPO, env=helpers.cli_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for _ in range(2)]
