@@ -62,7 +62,12 @@ class Classifier:
         trainable=self.trainable, remedy=f"lower {role}.train.lr", stop=ctx.stop, **kwargs)
 
 
-def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> Classifier:
+def settings_of(ctx: Context, role: str) -> train.TrainSettings:
+  return train.TrainSettings.parse(ctx.cfg[role]["train"], f"{role}.train")
+
+
+def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
+                   settings: train.TrainSettings) -> Classifier:
   section = ctx.cfg[role]
   model_cfg = keys.model_config(ctx.cfg, role)
   model = models.build_classifier(model_cfg, pooling=section["pooling"],
@@ -75,9 +80,7 @@ def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray) -> Cl
   use = keep & np.isfinite(p_pos)
   soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
   arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
-  return Classifier(model, model_cfg, train.TrainSettings.parse(section["train"],
-                                                                f"{role}.train"),
-                    trainable, arrays)
+  return Classifier(model, model_cfg, settings, trainable, arrays)
 
 
 def logits_on(ctx: Context, role: str, predict, params, split: str) -> np.ndarray:
@@ -105,8 +108,9 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
   """The role's classifier fine-tuned on `supervisor`'s labels of `split` with `loss`."""
   def compute(out: pathlib.Path):
     labels = supervisor.labels(split)
-    c = classifier_for(ctx, role, split, labels)
-    check_labelled(name, supervisor, labels, split, c.settings, role)
+    settings = settings_of(ctx, role)
+    check_labelled(name, supervisor, labels, split, settings, role)  # before tokenising
+    c = classifier_for(ctx, role, split, labels, settings)
     val_labels = supervisor.labels("val") if "val" in ctx.splits else None
     bound = losses.bind(loss, ctx.cfg.get("losses"), c.arrays["labels"])
     validate = None

@@ -70,8 +70,9 @@ def _group_phase(ctx: Context, role: str, split: str, supervisor: classifier.Sup
 
   def compute(out: pathlib.Path):
     labels = supervisor.labels(split)
-    c = classifier.classifier_for(ctx, role, split, labels)
-    classifier.check_labelled(", ".join(names), supervisor, labels, split, c.settings, role)
+    settings = classifier.settings_of(ctx, role)
+    classifier.check_labelled(", ".join(names), supervisor, labels, split, settings, role)
+    c = classifier.classifier_for(ctx, role, split, labels, settings)
     bound = [losses.bind(group[n], ctx.cfg.get("losses"), c.arrays["labels"]) for n in names]
     chunk = train.students_in_parallel(ctx.cfg["student"].get("vectorize_chunk", 0),
                                        len(names))
