@@ -4,6 +4,8 @@ one workdir, messy data files, divergence, signals, unusable workdirs, corrupt c
 import json
 import pathlib
 import random
+import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -154,7 +156,7 @@ def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
 
 def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
   workdir = tmp_path / "runs"
-  args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=100000",
+  args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=3000",
           "--config.strong.pretrain.checkpoint_every_steps=20")
   run = subprocess.Popen(helpers.cli_command(*args), cwd=helpers.REPO, env=helpers.cli_env(),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -170,6 +172,28 @@ def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
   assert line.endswith("(checkpoint saved); rerun the same command to resume"), line
   assert list(workdir.glob("phases/.pretrain-*.partial/checkpoints/*"))
   assert not (workdir / "results").exists()
+
+
+def test_three_quick_interrupts_end_in_one_line(tmp_path):
+  """The first asks for a checkpoint, the second stops at once, the third (while the run
+  winds down) leaves now: still one line and exit status 2."""
+  workdir = tmp_path / "runs"
+  args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=3000",
+          "--config.strong.pretrain.checkpoint_every_steps=20")
+  run = subprocess.Popen(helpers.cli_command(*args), cwd=helpers.REPO, env=helpers.cli_env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 120
+  while time.time() < deadline and not list(workdir.glob(
+      "phases/.pretrain-*.partial/checkpoints/20")):
+    time.sleep(0.1)
+  for _ in range(3):
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+  stdout, stderr = run.communicate(timeout=60)
+  line = helpers.one_line_error(subprocess.CompletedProcess(run.args, run.returncode, stdout,
+                                                            stderr))
+  assert line.startswith("error: interrupted"), line
+  assert "Traceback" not in stderr
 
 
 def sst2_files(tmp_path, train_rows, header="label\tsentence"):
@@ -288,3 +312,30 @@ def test_a_workdir_moved_elsewhere_still_finds_its_compiled_programs(tmp_path):
   assert written
   shutil.copytree(tmp_path / "first", tmp_path / "moved")
   assert compile_in(tmp_path / "moved") == written  # every program found, none compiled
+
+
+def _limit_file_size(limit_bytes):
+  """In the child: writes past `limit_bytes` fail with EFBIG, as on a full disk (a tmpfs
+  needs root; this does not)."""
+  def limit():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+  return limit
+
+
+def test_a_write_the_disk_refuses_is_one_line_naming_the_file(tmp_path):
+  workdir = tmp_path / "runs"
+  env = {**helpers.cli_env(), "JAX_ENABLE_COMPILATION_CACHE": "false"}
+  run = subprocess.run(
+      helpers.cli_command(f"--config.workdir={workdir}", "--config.student.losses=xent",
+                          "--config.strong.pretrain.enabled=False"),
+      cwd=helpers.REPO, env=env, capture_output=True, text=True, timeout=180,
+      preexec_fn=_limit_file_size(3000))
+  line = helpers.one_line_error(run)
+  assert re.fullmatch(r"error: cannot write \S+/phases/\.weak-\w+\.partial/\S+: File too "
+                      r"large; .*rerun the same command: finished phases are kept", line), line
+  assert "Traceback" not in run.stderr
+  leftovers = [p for p in workdir.rglob("*") if ".orbax-checkpoint-tmp" in p.name
+               or re.match(r"\..+\.(npz|json|png)\.", p.name)]
+  assert not leftovers
+  assert not (workdir / "results").exists()

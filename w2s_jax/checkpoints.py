@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
+import re
 import time
 from typing import Any
 
@@ -16,10 +18,15 @@ log = logging.getLogger(__name__)
 
 def save_params(path: pathlib.Path, params) -> None:
   """Writes a parameter tree; orbax writes to a temporary folder and renames it when done."""
+  path = pathlib.Path(path).absolute()
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(pathlib.Path(path).absolute(), params)
-  checkpointer.wait_until_finished()
-  checkpointer.close()
+  try:
+    checkpointer.save(path, params)
+    checkpointer.wait_until_finished()
+  except Exception as e:
+    raise _as_os_error(e, path) from None
+  finally:
+    checkpointer.close()  # orbax's threads, stopped before the error travels on
 
 
 def restore_params(path: pathlib.Path, target):
@@ -36,6 +43,18 @@ def restore_params(path: pathlib.Path, target):
                           "folder to recompute it") from None
   finally:
     checkpointer.close()
+
+
+def _as_os_error(error: Exception, path: pathlib.Path) -> Exception:
+  """Tensorstore reports a full disk as a ValueError that carries the OS error code: made an
+  OSError again, so callers treat it as any other failed write."""
+  if isinstance(error, OSError):
+    return error
+  code = re.search(r"os_error_code='(\d+)'", str(error))
+  if code:
+    number = int(code.group(1))
+    return OSError(number, os.strerror(number), str(path))
+  return error
 
 
 def _reason(error: Exception) -> str:
@@ -74,7 +93,10 @@ class TrainCheckpoints:
              "record": ocp.args.JsonSave({**record, "has_best": best_params is not None})}
     if best_params is not None:
       items["best"] = ocp.args.StandardSave(best_params)
-    self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+    try:
+      self.manager.save(step, args=ocp.args.Composite(**items), force=True)
+    except Exception as e:  # also the previous save's error, met here
+      raise _as_os_error(e, self.directory) from None
     self._last_save = time.monotonic()
 
   def restore(self, iterator) -> tuple[Any, dict, Any]:
@@ -113,6 +135,10 @@ class TrainCheckpoints:
     with them running prints their errors."""
     if not self._closed:
       self._closed = True
-      self.manager.wait_until_finished()
-      self.manager.close()
+      try:
+        self.manager.wait_until_finished()
+      except Exception as e:
+        raise _as_os_error(e, self.directory) from None
+      finally:
+        self.manager.close()
 

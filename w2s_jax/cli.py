@@ -14,7 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from w2s_jax.core import config_files
-from w2s_jax.errors import ConfigError, W2SError
+from w2s_jax.errors import ConfigError, W2SError, is_storage_error, storage_error
 from w2s_jax.train import StopRequest
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
@@ -28,6 +28,7 @@ _COORDINATOR = flags.DEFINE_string(
     "HOST:PORT,NUM_PROCESSES,PROCESS_ID (e.g. localhost:12355,2,0).")
 
 DEFAULT_CONFIG = "configs/default.py"
+INTERRUPTED = "interrupted; finished phases are kept: rerun the same command to resume"
 
 
 def setup() -> dict:
@@ -35,10 +36,18 @@ def setup() -> dict:
   logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
                       force=True)
   logging.getLogger("w2s_jax").setLevel(logging.INFO)
-  logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every read at INFO
+  absl_log = logging.getLogger("absl")
+  absl_log.setLevel(logging.WARNING)  # orbax logs every read at INFO
+  absl_log.addFilter(_not_an_interrupt)
   if _DISTRIBUTED.value:
     start_distributed(_COORDINATOR.value)
   return _CONFIG.value.to_dict()
+
+
+def _not_an_interrupt(record: logging.LogRecord) -> bool:
+  """Orbax logs the traceback of a save that a second Ctrl-C cut short; the interrupt has
+  its own line."""
+  return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
 
 
 INIT_TIMEOUT_S, HEARTBEAT_S = 300, 30
@@ -67,12 +76,29 @@ def run(main_fn, doc: str, extra_flags=()):
   on a second signal, the run stops at once). User errors end in one line on stderr and exit
   status 2."""
   stop = StopRequest()
+  said = []  # the one error line, once printed
+
+  def fail(message: str):
+    said.append(message)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
 
   def on_signal(signum, frame):
     del frame
-    if not stop.request():
+    if stop.request():
+      return
+    if not on_signal.raised:
+      on_signal.raised = True
       raise KeyboardInterrupt(signal.Signals(signum).name)
+    # A third signal while the run winds down (checkpoint managers closing): leave now, as
+    # asked, with one line and not the tracebacks of clean-up cut short.
+    if not said:
+      print(f"error: {INTERRUPTED}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(2)
 
+  on_signal.raised = False
   for signum in (signal.SIGINT, signal.SIGTERM):
     signal.signal(signum, on_signal)
   try:
@@ -81,12 +107,13 @@ def run(main_fn, doc: str, extra_flags=()):
       sys.exit(0)
     app.run(lambda argv: main_fn(argv, stop), flags_parser=_parse_flags)
   except W2SError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    fail(str(e))
   except KeyboardInterrupt:
-    print("error: interrupted; finished phases are kept: rerun the same command to resume",
-          file=sys.stderr)
-    sys.exit(2)
+    fail(INTERRUPTED)
+  except OSError as e:
+    if not is_storage_error(e):
+      raise
+    fail(str(storage_error(e, "the workdir")))
   except jax.errors.JaxRuntimeError as e:
     if jax.process_count() == 1:
       raise

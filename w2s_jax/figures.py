@@ -9,6 +9,8 @@ import math
 import pathlib
 from typing import Sequence
 
+from w2s_jax.core import artefacts
+
 
 def _pyplot():
   """matplotlib's pyplot on the Agg backend (no display needed), imported when a figure is
@@ -30,8 +32,11 @@ def _grid(n: int, width: float = 4.0, height: float = 3.2):
 
 def _save(fig, path: pathlib.Path) -> pathlib.Path:
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  _pyplot().close(fig)
+  try:
+    artefacts.write_atomically(
+        path, lambda f: fig.savefig(f, format=pathlib.Path(path).suffix[1:], dpi=100))
+  finally:
+    _pyplot().close(fig)
   return path
 
 

@@ -8,6 +8,7 @@ progress_every_s (seconds between progress lines; 0: none). It is not part of an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 import sys
@@ -76,7 +77,18 @@ class Tracker:
              time.strftime("%H:%M:%S", time.gmtime(eta)))
 
   def close(self) -> None:
-    if self._writer is not None:
-      self._writer.close()
+    writer, self._writer = self._writer, None
+    if writer is not None:
+      try:
+        writer.close()
+      except OSError:
+        # A full disk: stop tensorboardX's writer thread and mark its files closed, or it
+        # retries at exit and prints tracebacks there; the error goes up to the caller.
+        for file_writer in (writer.all_writers or {}).values():
+          events = file_writer.event_writer
+          events._closed = True
+          with contextlib.suppress(Exception):
+            events._worker.stop()
+        raise
     if self._wandb is not None:
       self._wandb.finish()

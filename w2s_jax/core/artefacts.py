@@ -15,11 +15,11 @@ from w2s_jax.errors import CheckpointError
 
 
 def write_json(path: pathlib.Path, obj) -> None:
-  _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
+  write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
 
 
 def write_npz(path: pathlib.Path, **arrays) -> None:
-  _atomic_write(path, lambda f: np.savez(f, **arrays))
+  write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
 def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
@@ -31,8 +31,9 @@ def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
                           f"{path.parent} to recompute it") from None
 
 
-def _atomic_write(path: pathlib.Path, write) -> None:
-  """Writes beside the target and renames. In a multi-process job every process computes the
+def write_atomically(path: pathlib.Path, write) -> None:
+  """`write(file)` into a file beside the target, renamed onto it once whole; a failed write
+  (a full disk) leaves neither. In a multi-process job every process computes the
   same artefact and process 0 writes it."""
   if jax.process_index() != 0:
     return
@@ -43,6 +44,11 @@ def _atomic_write(path: pathlib.Path, write) -> None:
     with os.fdopen(fd, "wb") as f:
       write(f)
     os.replace(tmp, path)
+  except OSError as e:  # named by the file meant, not by the temporary one
+    os.unlink(tmp)
+    if e.filename is None:
+      raise OSError(e.errno, e.strerror, str(path)) from None
+    raise
   except BaseException:
     os.unlink(tmp)
     raise

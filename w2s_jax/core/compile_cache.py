@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import warnings
 
 import jax
 from jax.experimental.compilation_cache import compilation_cache
@@ -23,6 +24,9 @@ def use_workdir_cache(workdir) -> None:
   passes their folder, inside the cache's, to the compiler, which puts the path into every
   program's cache key, so a workdir moved, copied or mounted elsewhere found none of its
   programs."""
+  # An entry that cannot be written (a full disk) costs one compilation next time, and the
+  # run's own files report the disk: one warning per program would bury that line.
+  warnings.filterwarnings("ignore", message="Error writing persistent compilation cache")
   if ENV_DIR not in os.environ:
     folder = str(pathlib.Path(workdir).absolute() / "jax_cache")
     if jax.config.jax_compilation_cache_dir != folder:

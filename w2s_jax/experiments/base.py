@@ -13,7 +13,7 @@ import jax
 
 from w2s_jax import data, models, sharding, train
 from w2s_jax.core import artefacts, fingerprint, parsing, paths, validation
-from w2s_jax.errors import ConfigError
+from w2s_jax.errors import ConfigError, is_storage_error, storage_error
 from w2s_jax.phases import Context, pretraining
 
 POOLINGS = ("last", "first", "mean")
@@ -140,9 +140,16 @@ def write_results(cfg: Mapping, results: dict) -> dict:
   if jax.process_index() != 0:
     return results
   out = paths.results_folder(cfg)
-  artefacts.write_json(out / paths.CONFIG_FILE, cfg)
   results = {**results, "results_file": str(out / paths.RESULTS_FILE)}
-  artefacts.write_json(out / paths.RESULTS_FILE, results)
+  try:
+    artefacts.write_json(out / paths.CONFIG_FILE, cfg)
+    artefacts.write_json(out / paths.RESULTS_FILE, results)
+  except OSError as e:  # a full disk: no config.json without results beside it
+    if not (out / paths.RESULTS_FILE).exists():
+      (out / paths.CONFIG_FILE).unlink(missing_ok=True)
+    if is_storage_error(e):
+      raise storage_error(e, out) from None
+    raise
   return results
 
 

@@ -21,7 +21,7 @@ import jax
 from jax.experimental import multihost_utils
 
 from w2s_jax.core import artefacts, hashing
-from w2s_jax.errors import CheckpointError, Interrupted
+from w2s_jax.errors import CheckpointError, Interrupted, is_storage_error, storage_error
 from w2s_jax.phases.context import Context
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,11 @@ def _compute_phase(ctx, name, key, phase_dir, compute) -> pathlib.Path:
   except KeyboardInterrupt:
     raise Interrupted(f"interrupted in phase {name}; rerun the same command to "
                       "resume") from None
+  except OSError as e:
+    if not is_storage_error(e):
+      raise
+    _remove_partial_writes(tmp)
+    raise storage_error(e, tmp) from None
   # A phase may compute the phases it reads (a chain's earlier links): count only its own.
   wall = time.time() - start - (ctx.phase_seconds - nested_before)
   ctx.phase_seconds += wall
@@ -126,6 +131,17 @@ def _compute_phase(ctx, name, key, phase_dir, compute) -> pathlib.Path:
   log.info("%s: done in %.1fs -> %s", name, wall, phase_dir)
   ctx.phases[name] = {"dir": str(phase_dir), "reused": False, "wall_s": wall}
   return phase_dir
+
+
+def _remove_partial_writes(tmp: pathlib.Path) -> None:
+  """Orbax's temporary folders of a save cut short (a full disk): the phase's own
+  checkpoints stay for the next run to resume from."""
+  if jax.process_index() == 0:
+    for leftover in tmp.rglob(f"*{ORBAX_TMP_MARK}*"):
+      shutil.rmtree(leftover, ignore_errors=True)
+
+
+ORBAX_TMP_MARK = ".orbax-checkpoint-tmp"
 
 
 def record(phase_dir: pathlib.Path) -> dict:
