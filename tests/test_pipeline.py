@@ -7,12 +7,14 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from tests import helpers
-from w2s_jax import api, phases, train
+from w2s_jax import api, data, phases, train
+from w2s_jax.core import config_files
 from w2s_jax.errors import CheckpointError, ConfigError, Interrupted
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -181,6 +183,11 @@ def test_single_host_launcher_runs_the_job(tmp_path):
     (lambda c: c["weak"]["train"].update(warmup_steps=100),
      "weak.train.warmup_steps=100 is not below the 4 steps it trains for; lower it"),
     (lambda c: c.update(workdir=" "), "workdir is empty; give a folder with --config.workdir"),
+    (lambda c: c["task"].update(n_docs=10**10),
+     "task.n_docs=10000000000 (with n_test and n_val: 10,000,000,"),
+    (lambda c: c["strong"]["pretrain"].update(steps=10**9),
+     "strong.pretrain.steps=1000000000 (x batch_size 32: 32,000,000,000 documents) needs "
+     "about"),
 ])
 def test_schedule_and_workdir_mistakes_are_one_line_errors_before_training(tiny_config, edit,
                                                                           message):
@@ -191,6 +198,24 @@ def test_schedule_and_workdir_mistakes_are_one_line_errors_before_training(tiny_
     api.run(tiny_config)
   assert str(error.value) == message or str(error.value).startswith(message)
   assert not list(pathlib.Path(tiny_config["workdir"] or ".").rglob("phase.json"))
+
+
+@pytest.mark.parametrize("config,generate", [
+    ("configs/tiny.py", lambda task, n: data.load_splits({**task, "n_docs": n, "n_test": 64}, 0)),
+    ("configs/tiny.py", lambda task, n: data.pretraining_documents(task, n, 0)),
+    ("configs/mtd.py:tiny", lambda task, n: data.pretraining_documents(task, n, 0)),
+])
+def test_the_memory_estimate_that_refuses_sizes_covers_what_generation_takes(config, generate):
+  task = config_files.load_file(config).to_dict()["task"]
+  n_docs = 20_000
+  tracemalloc.start()
+  try:
+    generate(task, n_docs)
+    peak = tracemalloc.get_traced_memory()[1]
+  finally:
+    tracemalloc.stop()
+  estimate = data.generation_bytes(task, n_docs)
+  assert peak <= estimate <= 1.5 * peak
 
 
 def test_a_results_folder_that_cannot_be_written_stops_the_run_before_training(tiny_config):

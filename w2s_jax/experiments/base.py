@@ -5,6 +5,7 @@ atomically) and how tables name models."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import tempfile
 from typing import Any, Callable, Mapping, Sequence
@@ -66,6 +67,34 @@ def check_model_section(cfg: Mapping, role: str) -> None:
   train.TrainSettings.parse(section["train"], f"{role}.train")
   if section.get("pretrain"):
     train.TrainSettings.parse(section["pretrain"], f"{role}.pretrain")
+
+
+# The share of the machine's memory a run's generated data may take: above it, a config is
+# refused before any work (it would otherwise swap for minutes, then be killed).
+HOST_MEMORY_SHARE = 0.8
+
+
+def check_host_memory(cfg: Mapping, roles, host_bytes: int | None = None) -> None:
+  """Refuses document counts whose generation cannot fit in host memory: the task's splits
+  and each role's pretraining corpus (steps x batch_size documents)."""
+  host_bytes = host_bytes or os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  task = cfg["task"]
+  n_task = task["n_docs"] + task["n_test"] + task.get("n_val", 0)
+  counts = {"task.n_docs": (f"task.n_docs={task['n_docs']} (with n_test and n_val: "
+                            f"{n_task:,} documents)", n_task)}
+  for role in roles:
+    if pretraining(cfg, role):
+      settings = train.TrainSettings.parse(cfg[role]["pretrain"], f"{role}.pretrain")
+      n_pretrain = settings.steps * settings.batch_size
+      counts[f"{role}.pretrain.steps"] = (
+          f"{role}.pretrain.steps={settings.steps} (x batch_size {settings.batch_size}: "
+          f"{n_pretrain:,} documents)", n_pretrain)
+  for key, (what, n_docs) in counts.items():
+    needed = data.generation_bytes(task, n_docs)
+    if needed > HOST_MEMORY_SHARE * host_bytes:
+      raise ConfigError(
+          f"{what} needs about {needed / 2**30:.1f} GiB of memory to generate, more than "
+          f"{HOST_MEMORY_SHARE:.0%} of this machine's {host_bytes / 2**30:.1f} GiB; lower {key}")
 
 
 def with_inputs(cfg: Mapping) -> dict:

@@ -38,6 +38,7 @@ def validate(cfg: Mapping) -> None:
     validation.check_positive(cfg, key)
   vault.make_vault(cfg["task"])
   base.check_model_section(cfg, "strong")
+  base.check_host_memory(cfg, ["strong"])
   method_names(cfg)
   weight = cfg["mtd"]["aggregate_weight"]
   if not 0.0 < weight < 1.0:

@@ -73,6 +73,7 @@ def validate(cfg: Mapping) -> None:
       raise ConfigError(f"{role}.train.eval_every > 0 selects on validation; set "
                         "task.n_val > 0")
   validation.check_choice("ceiling.split", cfg["ceiling"]["split"], CEILING_SPLITS)
+  base.check_host_memory(cfg, roles(cfg))
   for name in cfg.get("losses", {}):
     losses.spec(name, cfg["losses"])
 
