@@ -6,6 +6,8 @@ The suite runs a short profile (20 examples a property); the long one (1000 exam
   W2S_FUZZ_PROFILE=long python -m pytest -q tests/test_fuzz.py -n 0
 """
 
+import csv
+import io
 import json
 import math
 import os
@@ -13,14 +15,16 @@ import pathlib
 import tempfile
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from w2s_jax import data
 from w2s_jax.data import label_files
-from w2s_jax.errors import W2SError
+from w2s_jax.errors import DataError, W2SError
 
 settings.register_profile("suite", max_examples=20, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow],
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
 settings.register_profile("long", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("W2S_FUZZ_PROFILE", "suite"))
@@ -139,3 +143,197 @@ def test_any_config_override_validates_or_fails_in_one_line(key, value):
     experiments.of_config(cfg).validate(cfg)
   except W2SError as e:
     assert one_line(e), (key, value, e)
+
+
+# ------------------------------------------------------------- local task files
+
+# Cell text a user's own copy may hold: any characters, but a TSV cell has no tab or line
+# break (the format has no quoting) and every task reads non-blank text.
+TEXT = st.text(max_size=40).filter(str.strip)
+TSV_TEXT = st.text(st.characters(blacklist_characters="\t\n\r", blacklist_categories=("Cs",)),
+                   max_size=40).filter(str.strip)
+LOCAL_TASK = dict(source="local", n_docs=6, n_test=4, n_val=0, balance=True, test_seed=0)
+
+
+def folder_with(files: dict[str, bytes]) -> pathlib.Path:
+  folder = pathlib.Path(tempfile.mkdtemp(prefix="w2s-fuzz-"))
+  for name, content in files.items():
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+  return folder
+
+
+def loaded_records(name: str, folder: pathlib.Path):
+  """(text, label, source row id) of every record the task's splits hold, by split; {} when
+  a split drew rows of one label only (its one-line error)."""
+  try:
+    splits = data.load_splits({**LOCAL_TASK, "name": name, "data_dir": str(folder)}, seed=0)
+  except DataError as e:
+    if "binary tasks need both classes" in str(e) or "balancing (task.balance)" in str(e):
+      assert one_line(e)
+      return {}
+    raise
+  return {split: list(zip(arrays["text"], arrays["label"], arrays["id"]))
+          for split, arrays in splits.items()}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _datasets_cache_in_a_temporary_folder():
+  """HF datasets keeps an Arrow copy of every file it reads: not in the user's cache."""
+  import datasets
+  before = datasets.config.HF_DATASETS_CACHE
+  datasets.config.HF_DATASETS_CACHE = pathlib.Path(tempfile.mkdtemp(prefix="w2s-fuzz-hf-"))
+  yield
+  datasets.config.HF_DATASETS_CACHE = before
+
+
+def balanced(rows):
+  """Rows of both labels, at least four of each, as the task's splits need."""
+  return st.lists(rows, min_size=8, max_size=16).filter(
+      lambda rs: min(sum(r[0] == k for r in rs) for k in (0, 1)) >= 4)
+
+
+@given(train=balanced(st.tuples(st.sampled_from([0, 1]), TSV_TEXT)),
+       dev=balanced(st.tuples(st.sampled_from([0, 1]), TSV_TEXT)))
+def test_a_well_formed_sst2_tsv_reads_as_written(train, dev):
+  def tsv(rows):
+    return ("label\tsentence\n" + "".join(f"{y}\t{s}\n" for y, s in rows)).encode()
+  folder = folder_with({"sst2/train.tsv": tsv(train), "sst2/dev.tsv": tsv(dev)})
+  for split, records in loaded_records("sst2", folder).items():
+    source = dev if split == "test" else train
+    for text, label, row in records:
+      assert (label, text) == source[row]
+
+
+@given(rows=balanced(st.tuples(st.booleans().map(int), TEXT, TEXT)))
+def test_a_well_formed_boolq_jsonl_reads_as_written(rows):
+  content = "".join(json.dumps({"answer": bool(y), "question": q, "passage": p}) + "\n"
+                    for y, q, p in rows).encode()
+  folder = folder_with({"boolq/dev.jsonl": content})
+  for records in loaded_records("boolq", folder).values():
+    for text, label, row in records:
+      y, q, p = rows[row]
+      assert (label, text) == (y, f"Passage: {p}\nQuestion: {q}")
+
+
+@given(rows=st.lists(st.tuples(st.integers(0, 3), TEXT, TEXT,
+                               st.lists(TEXT, min_size=4, max_size=4, unique=True)),
+                     min_size=16, max_size=24))
+def test_a_well_formed_cosmos_qa_csv_reads_as_written(rows):
+  out = io.StringIO()
+  writer = csv.writer(out)
+  writer.writerow(["id", "context", "question", "answer0", "answer1", "answer2", "answer3",
+                   "label"])
+  for i, (label, context, question, answers) in enumerate(rows):
+    writer.writerow([f"q{i}", context, question, *answers, label])
+  folder = folder_with({"cosmosqa/valid.csv": out.getvalue().encode()})
+  for records in loaded_records("cosmos_qa", folder).values():
+    for text, label, row in records:
+      true, context, question, answers = rows[row]
+      prefix = f"Context: {context}\nQuestion: {question}\nAnswer: "
+      assert text.startswith(prefix)
+      shown = text[len(prefix):]
+      assert shown in answers and label == int(shown == answers[true])
+
+
+LOCAL_FILES = {"sst2": "sst2/train.tsv", "boolq": "boolq/dev.jsonl",
+               "cosmos_qa": "cosmosqa/valid.csv"}
+
+
+@given(task=st.sampled_from(sorted(LOCAL_FILES)), content=st.binary(max_size=400))
+def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
+  files = {LOCAL_FILES[task]: content}
+  if task == "sst2":
+    files["sst2/dev.tsv"] = content
+  try:
+    splits = loaded_records(task, folder_with(files))
+  except W2SError as e:
+    assert one_line(e), e
+    return
+  assert all(text.strip() and label in (0, 1) for records in splits.values()
+             for text, label, _ in records)
+
+
+@given(task=st.sampled_from(sorted(LOCAL_FILES)),
+       header=st.sampled_from(["label\tsentence", "id,context,question,answer0,answer1,"
+                               "answer2,answer3,label", ""]),
+       lines=st.lists(st.text(max_size=60), min_size=1, max_size=20))
+def test_any_text_lines_as_a_local_task_file_read_or_fail_in_one_line(task, header, lines):
+  content = "\n".join([header, *lines]).encode()
+  files = {LOCAL_FILES[task]: content}
+  if task == "sst2":
+    files["sst2/dev.tsv"] = content
+  try:
+    splits = loaded_records(task, folder_with(files))
+  except W2SError as e:
+    assert one_line(e), e
+    return
+  assert all(text.strip() and label in (0, 1) for records in splits.values()
+             for text, label, _ in records)
+
+
+# ------------------------------------------------------------- MTD files (released schema)
+
+def mtd_rows(n_measurements: int):
+  def row(draw_measurements, correct, clean, text):
+    if clean:  # trusted examples have no tampering: the truth is what was measured
+      correct = all(draw_measurements)
+    return {"text": text, "measurements": draw_measurements, "is_correct": correct,
+            "is_clean": clean}
+  return st.builds(row, st.lists(st.booleans(), min_size=n_measurements,
+                                 max_size=n_measurements),
+                   st.one_of(st.none(), st.booleans()), st.booleans(), TEXT)
+
+
+@given(rows=st.integers(1, 4).flatmap(lambda n: st.lists(mtd_rows(n), min_size=1,
+                                                           max_size=12)),
+       as_parquet=st.booleans())
+def test_a_well_formed_mtd_file_reads_as_written(rows, as_parquet):
+  from w2s_jax.data import mtd
+  folder = folder_with({})
+  if as_parquet:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = folder / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+  else:
+    path = folder / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+  examples = mtd.load_released(str(path))
+  assert examples.text == [r["text"] for r in rows]
+  assert examples.measurements.tolist() == [r["measurements"] for r in rows]
+  assert examples.latent.tolist() == [mtd.UNKNOWN if r["is_correct"] is None
+                                      else int(r["is_correct"]) for r in rows]
+  assert examples.trusted.tolist() == [r["is_clean"] for r in rows]
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(allow_nan=False),
+              st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=4), max_leaves=6)
+
+
+@given(rows=st.lists(st.fixed_dictionaries(
+    {}, optional={"text": JSON_VALUES, "measurements": JSON_VALUES,
+                  "is_correct": JSON_VALUES, "is_clean": JSON_VALUES}), min_size=1, max_size=6))
+def test_any_json_rows_as_an_mtd_file_read_or_fail_in_one_line(rows):
+  from w2s_jax.data import mtd
+  path = folder_with({"train.jsonl": "".join(json.dumps(r) + "\n" for r in rows).encode()})
+  try:
+    examples = mtd.load_released(str(path / "train.jsonl"))
+  except W2SError as e:
+    assert one_line(e), e
+    return
+  assert len(examples) == len(rows)
+  assert all(isinstance(t, str) and t.strip() for t in examples.text)
+  assert set(examples.latent.tolist()) <= {0, 1, mtd.UNKNOWN}
+
+
+@given(content=st.binary(max_size=300))
+def test_any_bytes_as_an_mtd_file_read_or_fail_in_one_line(content):
+  from w2s_jax.data import mtd
+  path = folder_with({"train.jsonl": content})
+  try:
+    mtd.load_released(str(path / "train.jsonl"))
+  except W2SError as e:
+    assert one_line(e), e

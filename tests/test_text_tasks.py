@@ -235,6 +235,27 @@ def test_empty_and_one_class_splits(tmp_path):
     data.load_splits({**cfg, "balance": False}, seed=0)
 
 
+def test_local_csv_and_tsv_cells_are_read_as_the_text_written(tmp_path):
+  """pandas would make "NA"/"null" missing and a column of digits a number."""
+  sentences = ["NA", "null", "1.0", "None", " spaced ", "\"half quoted"]
+  (tmp_path / "sst2").mkdir()
+  for file in ("train.tsv", "dev.tsv"):
+    (tmp_path / "sst2" / file).write_text(
+        "label\tsentence\n" + "".join(f"{i % 2}\t{s}\n" for i, s in enumerate(sentences * 2)))
+  cfg = dict(name="sst2", source="local", data_dir=str(tmp_path), n_docs=12, n_test=6)
+  splits = data.load_splits(cfg, seed=0)
+  assert sorted(splits["test"]["text"]) == sorted(sentences)
+  (tmp_path / "cosmosqa").mkdir()
+  rows = [f"q{i},context {i},question {i},0,1,2,3,{i % 4}" for i in range(16)]
+  (tmp_path / "cosmosqa" / "valid.csv").write_text(
+      "id,context,question,answer0,answer1,answer2,answer3,label\n" + "\n".join(rows))
+  cfg = dict(name="cosmos_qa", source="local", data_dir=str(tmp_path), n_docs=6, n_test=2)
+  for text, label, row in zip(*(data.load_splits(cfg, seed=0)["A"][k]
+                                for k in ("text", "label", "id"))):
+    assert text.startswith(f"Context: context {row}\n")
+    assert label == int(text.endswith(f"Answer: {row % 4}"))
+
+
 def test_local_source_needs_a_data_dir():
   with pytest.raises(ConfigError, match="task.source=local needs task.data_dir"):
     data.load_splits(dict(name="sst2", source="local", n_docs=10, n_test=10), seed=0)

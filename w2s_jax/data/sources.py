@@ -10,6 +10,7 @@ Every source returns a random-access sequence of dict rows.
 
 from __future__ import annotations
 
+import csv
 import pathlib
 from typing import Mapping, Sequence
 
@@ -124,13 +125,25 @@ def _local(name, task, split, data_dir):
     _check_not_empty(name, path)
   datasets = _datasets()
   builder = _BUILDERS[path.suffix]
-  # Plain TSV/CSV releases quote nothing: a quote character is just text.
-  options = {"sep": "\t", "quoting": 3} if path.suffix == ".tsv" else {}
+  # Plain TSV releases quote nothing: a quote character is just text. Every cell is read as
+  # text, as written ("NA" or "null" is no missing value, "7" no number unless the task's
+  # formatter reads a number from it).
+  options = {"sep": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {}
   try:
+    if path.suffix in (".csv", ".tsv"):
+      options.update(na_filter=False, features=_text_columns(path, options, datasets))
     rows = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
   except Exception as e:  # pyarrow/pandas parse errors come in many types
     raise DataError(f"task {name!r}: cannot read {path} ({type(e).__name__})") from None
   return _Renamed(rows, task.local_rename) if task.local_rename else rows
+
+
+def _text_columns(path: pathlib.Path, options: Mapping, datasets):
+  """Features reading every column of a CSV/TSV file's header as text."""
+  with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+    header = next(csv.reader(f, delimiter=options.get("sep", ","),
+                             quoting=options.get("quoting", csv.QUOTE_MINIMAL)))
+  return datasets.Features({column: datasets.Value("string") for column in header})
 
 
 def _tfds(name, task, split, data_dir):
