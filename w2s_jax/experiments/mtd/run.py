@@ -48,6 +48,7 @@ def validate(cfg: Mapping) -> None:
 def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   validate(cfg)
+  base.check_checkpoints_at_hand(cfg, ["strong"])
   start = time.time()
   cfg = base.with_inputs(cfg)
   ctx = base.start(cfg, lambda: vault.load_splits(cfg["task"], cfg["seed"]), ["strong"], stop)

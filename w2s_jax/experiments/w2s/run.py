@@ -54,6 +54,7 @@ def _students(ctx, methods, resolved) -> dict[str, pathlib.Path]:
 def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
   """Runs (or reuses) every phase for a resolved config dict; writes and returns results."""
   config.validate(cfg)
+  base.check_checkpoints_at_hand(cfg, config.roles(cfg))
   start = time.time()
   cfg = base.with_inputs(cfg)
   ctx = base.start(cfg, lambda: data.load_splits(cfg["task"], cfg["seed"]),
