@@ -18,9 +18,10 @@ from w2s_jax.models.bert import Bert, BertConfig
 from w2s_jax.models.classifier import Classifier, LanguageModel, Pooled, pool
 from w2s_jax.models.gpt2 import GPT2, GPT2Config
 from w2s_jax.models.llama import Llama, LlamaConfig
+from w2s_jax.models.mpnet import MPNet, MPNetConfig
 
 ARCHITECTURES = {"gpt2": (GPT2, GPT2Config), "llama": (Llama, LlamaConfig),
-                 "bert": (Bert, BertConfig)}
+                 "bert": (Bert, BertConfig), "mpnet": (MPNet, MPNetConfig)}
 # n_layers on a checkpoint keeps only its first layers: a truncated model (0: all of them).
 OVERRIDABLE = ("dtype", "param_dtype", "remat", "remat_policy", "scan_layers", "n_layers",
                "lora_rank", "lora_alpha", "lora_targets")
@@ -130,7 +131,7 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 
 
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
-           "LanguageModel", "Llama", "LlamaConfig", "Pooled", "build_backbone",
+           "LanguageModel", "Llama", "LlamaConfig", "MPNet", "MPNetConfig", "Pooled", "build_backbone",
            "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder",
            "is_checkpoint", "is_trainable",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

@@ -186,6 +186,18 @@ def attend(q, k, v, mask):
   return jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(batch, q_len, heads, dim)
 
 
+def attend_with_position_bias(q, k, v, mask, position_bias):
+  """Softmax attention with a trained additive bias on every head's logits (MPNet's relative
+  positions): position_bias [batch or 1, heads, q_len, k_len]. Plain autodiff, as the bias
+  takes a gradient that `attend`'s hand-written backward pass does not give."""
+  dim = q.shape[-1]
+  logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, preferred_element_type=jnp.float32)
+  logits = logits * dim ** -0.5 + position_bias.astype(jnp.float32)
+  logits = jnp.where(mask, logits, -0.7 * float(jnp.finfo(jnp.float32).max))
+  probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+  return jnp.einsum("bhqk,bkhd->bqhd", probs, v)
+
+
 def _attention_forward(q, k, v, bias, scale):
   logits = jnp.einsum("bkgqd,bksd->bkgqs", q, k, preferred_element_type=jnp.float32)
   probs = jax.nn.softmax(logits * scale + bias, axis=-1).astype(v.dtype)
@@ -233,7 +245,8 @@ class Attention(nn.Module):
   config: Any  # a family config: n_heads, d_model, dtype, param_dtype, lora_*
 
   @nn.compact
-  def __call__(self, x, mask, query_index=None):
+  def __call__(self, x, mask, query_index=None, position_bias=None):
+    """position_bias: an additive bias on the logits, [heads, q_len, k_len] (MPNet)."""
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     heads, head_dim = cfg.n_heads, cfg.d_model // cfg.n_heads
@@ -248,6 +261,12 @@ class Attention(nn.Module):
     else:
       queries = x
     q, k, v = project("q", True, queries), project("k", False, x), project("v", True, x)
-    out = attend(q, k, v, mask)
+    if position_bias is None:
+      out = attend(q, k, v, mask)
+    else:
+      bias = position_bias[None]
+      if query_index is not None:  # each row's query position: [batch, heads, 1, k_len]
+        bias = jnp.transpose(position_bias[:, query_index], (1, 0, 2))[:, :, None]
+      out = attend_with_position_bias(q, k, v, mask, bias)
     return Projection((x.shape[-1],), ("heads", "kv", "embed"), n_in=2, dtype=dtype,
                       param_dtype=pdtype, name="o", **lora_options(cfg, "o"))(out)

@@ -22,12 +22,12 @@ import ml_dtypes
 import numpy as np
 
 from w2s_jax.errors import CheckpointError
-from w2s_jax.models import bert, gpt2, llama
+from w2s_jax.models import bert, gpt2, llama, mpnet
 
-FAMILIES = {model_type: family for family in (gpt2, llama, bert)
+FAMILIES = {model_type: family for family in (gpt2, llama, bert, mpnet)
             for model_type in family.HF_MODEL_TYPES}
 MODULES = {gpt2: (gpt2.GPT2, gpt2.GPT2Config), llama: (llama.Llama, llama.LlamaConfig),
-           bert: (bert.Bert, bert.BertConfig)}
+           bert: (bert.Bert, bert.BertConfig), mpnet: (mpnet.MPNet, mpnet.MPNetConfig)}
 
 SAFETENSORS_DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": ml_dtypes.bfloat16,
@@ -35,8 +35,9 @@ SAFETENSORS_DTYPES = {
     "BOOL": np.bool_, "F8_E4M3": ml_dtypes.float8_e4m3fn, "F8_E5M2": ml_dtypes.float8_e5m2,
 }
 # Wrappers put the backbone under a prefix (GPT2LMHeadModel: "transformer.", BertModel saved
-# inside a task model: "bert.", LlamaForCausalLM: "model."); a bare backbone has none.
-PREFIXES = ("transformer.", "model.", "bert.")
+# inside a task model: "bert.", LlamaForCausalLM: "model.", MPNetForMaskedLM: "mpnet."); a
+# bare backbone has none.
+PREFIXES = ("transformer.", "model.", "bert.", "mpnet.")
 HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
 
 
