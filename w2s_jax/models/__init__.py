@@ -43,7 +43,8 @@ def local_checkpoint_folder(model_cfg: Mapping[str, Any]) -> pathlib.Path | None
   an installed package (the files whose content its phases depend on); None for a hub id,
   whose snapshots the hub versions."""
   checkpoint = model_cfg.get("checkpoint") or registry.get(model_cfg.get("name", "")).checkpoint
-  if checkpoint.startswith("pkg:") or pathlib.Path(checkpoint).expanduser().is_dir():
+  if (checkpoint.startswith(("pkg:", "parts:"))
+      or pathlib.Path(checkpoint).expanduser().is_dir()):
     return hf.resolve(checkpoint)
   return None
 

