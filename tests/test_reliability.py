@@ -211,9 +211,9 @@ GOOD_SST2 = [f"{i % 2}\tsentence number {i} of the file" for i in range(60)]
 
 @pytest.mark.parametrize("rows,header,message", [
     (GOOD_SST2[:7] + ["0.5\ta half-positive sentence"] + GOOD_SST2[7:], "label\tsentence",
-     "sst2/train.tsv line 9: label 0.5 is not one of 0, 1"),
+     "sst2/train.tsv line 9: label '0.5' is not one of 0, 1"),
     (GOOD_SST2[:3] + ["1.5\tan over-positive sentence"] + GOOD_SST2[3:], "label\tsentence",
-     "sst2/train.tsv line 5: label 1.5 is not one of 0, 1"),
+     "sst2/train.tsv line 5: label '1.5' is not one of 0, 1"),
     (GOOD_SST2[:3] + ["neg\ta negative sentence"] + GOOD_SST2[3:], "label\tsentence",
      "sst2/train.tsv line 5: label 'neg' is not a number"),
     (GOOD_SST2[:3] + ["\ta sentence with no label"] + GOOD_SST2[3:], "label\tsentence",
@@ -242,7 +242,7 @@ def test_jsonl_row_without_a_field_is_a_one_line_error(tmp_path):
   (tmp_path / "boolq" / "dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
   proc = helpers.run_cli(f"--config.workdir={tmp_path}/runs", "--config.task.source=local",
                          f"--config.task.data_dir={tmp_path}", "--config.task.n_docs=1000",
-                         "--config.task.n_test=20", config="configs/eleuther_boolq.py")
+                         "--config.task.n_test=20", config="configs/text.py:boolq")
   line = helpers.one_line_error(proc)
   assert "boolq/dev.jsonl line 11: field 'passage' is missing or empty" in line, line
   assert not (tmp_path / "runs" / "results").exists()

@@ -127,11 +127,12 @@ def _local(name, task, split, data_dir):
   builder = _BUILDERS[path.suffix]
   # Plain TSV releases quote nothing: a quote character is just text. Every cell is read as
   # text, as written ("NA" or "null" is no missing value, "7" no number unless the task's
-  # formatter reads a number from it).
+  # formatter reads a number from it); only an empty cell is missing.
   options = {"sep": "\t", "quoting": csv.QUOTE_NONE} if path.suffix == ".tsv" else {}
   try:
     if path.suffix in (".csv", ".tsv"):
-      options.update(na_filter=False, features=_text_columns(path, options, datasets))
+      options.update(keep_default_na=False, na_values=[""],  # an empty cell: missing
+                     features=_text_columns(path, options, datasets))
     rows = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
   except Exception as e:  # pyarrow/pandas parse errors come in many types
     raise DataError(f"task {name!r}: cannot read {path} ({type(e).__name__})") from None
