@@ -7,7 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,6 +16,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from tests import helpers  # noqa: E402
 from tests.test_parity import load_ours, save  # noqa: E402
 from w2s_jax import models  # noqa: E402
 from w2s_jax.errors import CheckpointError  # noqa: E402
@@ -37,6 +37,12 @@ def odd_batch(length=37):
   ids[mask == 0] = mpnet.PAD_ID
   ids[0, 9] = mpnet.PAD_ID
   return ids, mask
+
+
+def apply(module):
+  """The module's forward, compiled once (op by op, each op would compile on its own)."""
+  return jax.jit(lambda params, ids, mask, *index: module.apply(
+      {"params": params}, jnp.asarray(ids), jnp.asarray(mask), *index))
 
 
 def reference(model, ids, mask):
@@ -65,7 +71,7 @@ def test_hidden_states_and_mean_pooling_match_transformers(odd_model, scan_layer
   ids, mask = odd_batch()
   expected = reference(model, ids, mask)
   module, params = load_ours(folder, scan_layers=scan_layers)
-  ours = np.asarray(module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask)))
+  ours = np.asarray(apply(module)(params, ids, mask))
   real = mask.astype(bool)
   np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
   pooled = np.asarray(models.pool(jnp.asarray(ours), jnp.asarray(mask), "mean"))
@@ -77,8 +83,8 @@ def test_one_output_position_matches_the_full_forward(odd_model):
   ids, mask = odd_batch()
   module, params = load_ours(folder)
   index = jnp.asarray([36, 19, 4])
-  full = module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask))
-  one = module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask), index)
+  full = apply(module)(params, ids, mask)
+  one = apply(module)(params, ids, mask, index)
   np.testing.assert_allclose(np.asarray(one), np.asarray(full)[np.arange(3), index],
                              atol=TOL, rtol=0)
 
@@ -95,8 +101,7 @@ def test_the_relative_bias_table_trains(odd_model):
   _, folder = odd_model
   ids, mask = odd_batch()
   module, params = load_ours(folder)
-  grads = jax.grad(lambda p: jnp.sum(module.apply({"params": p}, jnp.asarray(ids),
-                                                  jnp.asarray(mask)) ** 2))(params)
+  grads = jax.jit(jax.grad(lambda p: jnp.sum(apply(module)(p, ids, mask) ** 2)))(params)
   assert float(jnp.abs(grads["relative_bias"]["embedding"]).max()) > 0
 
 
@@ -104,11 +109,11 @@ def test_lora_adapters_on_every_projection_start_at_the_checkpoint(odd_model):
   model, folder = odd_model
   ids, mask = odd_batch()
   module, loaded = load_ours(folder, lora_rank=4)
-  fresh = flatten_dict(nn.meta.unbox(module.init(jax.random.key(0), ids, mask)["params"]))
+  fresh = flatten_dict(helpers.init_params(module, ids, mask))
   adapters = sorted({path[-2] for path in fresh if path[-1].startswith("lora_")})
   assert adapters == ["k", "mlp_in", "mlp_out", "o", "q", "v"]
   params = unflatten_dict({**fresh, **flatten_dict(loaded)})  # B starts at zero
-  ours = module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask))
+  ours = apply(module)(params, ids, mask)
   real = mask.astype(bool)
   np.testing.assert_allclose(np.asarray(ours)[real], reference(model, ids, mask)[real],
                              atol=TOL, rtol=0)
@@ -146,8 +151,7 @@ def test_real_mpnet_hidden_states_and_sentence_embeddings_match_pytorch():
   expected = reference(transformers.AutoModel.from_pretrained(str(folder)).eval(),
                        enc["input_ids"], enc["attention_mask"])
   module, params = load_ours(folder)
-  ours = np.asarray(module.apply({"params": params}, jnp.asarray(enc["input_ids"]),
-                                 jnp.asarray(enc["attention_mask"])))
+  ours = np.asarray(apply(module)(params, enc["input_ids"], enc["attention_mask"]))
   real = enc["attention_mask"].astype(bool)
   np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
   pooled = np.asarray(models.pool(jnp.asarray(ours), jnp.asarray(enc["attention_mask"]), "mean"))

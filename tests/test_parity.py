@@ -56,7 +56,8 @@ def compare_hidden(torch_model, folder, **overrides):
     expected = torch_model(input_ids=torch.tensor(ids),
                            attention_mask=torch.tensor(mask)).last_hidden_state.numpy()
   module, params = load_ours(folder, **overrides)
-  ours = np.asarray(module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask)))
+  ours = np.asarray(jax.jit(module.apply)({"params": params}, jnp.asarray(ids),
+                                          jnp.asarray(mask)))
   real = mask.astype(bool)
   np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
   return ours
@@ -68,7 +69,8 @@ def compare_lm_logits(torch_lm, folder):
     expected = torch_lm(input_ids=torch.tensor(ids),
                         attention_mask=torch.tensor(mask)).logits.numpy()
   module, params = load_ours(folder, lm=True)
-  ours = np.asarray(module.apply({"params": params}, jnp.asarray(ids), jnp.asarray(mask)))
+  ours = np.asarray(jax.jit(module.apply)({"params": params}, jnp.asarray(ids),
+                                          jnp.asarray(mask)))
   real = mask.astype(bool)
   np.testing.assert_allclose(ours[real], expected[real], atol=TOL, rtol=0)
 
@@ -135,7 +137,7 @@ def test_real_minilm_mean_pooled_embeddings_match_pytorch():
   mask = torch.tensor(enc["attention_mask"])[..., None].float()
   expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()  # sentence-transformers pooling
   module, params = load_ours(folder)
-  ours_hidden = module.apply({"params": params}, jnp.asarray(enc["input_ids"]),
+  ours_hidden = jax.jit(module.apply)({"params": params}, jnp.asarray(enc["input_ids"]),
                              jnp.asarray(enc["attention_mask"]))
   ours = np.asarray(models.pool(ours_hidden, jnp.asarray(enc["attention_mask"]), "mean"))
   assert enc["attention_mask"].min() == 0  # the batch really has padding
