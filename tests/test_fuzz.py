@@ -1,8 +1,8 @@
-"""Property-based tests of the input surfaces a user writes by hand: labels files and config
-overrides. Every generated input either loads as its content says or raises the project's
+"""Property-based tests of the input surfaces a user writes by hand: labels files, config
+overrides, local task files and MTD files. Every generated input either loads as its content says or raises the project's
 one-line error, never another exception.
 
-The suite runs a short profile (20 examples a property); the long one (1000 examples per surface) is
+The suite runs a short profile (20 examples a property, 10 for files read through HF datasets); the long one (1000 examples per surface) is
   W2S_FUZZ_PROFILE=long python -m pytest -q tests/test_fuzz.py -n 0
 """
 
@@ -27,7 +27,10 @@ settings.register_profile("suite", max_examples=20, deadline=None,
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
 settings.register_profile("long", max_examples=1000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("W2S_FUZZ_PROFILE", "suite"))
+PROFILE = os.environ.get("W2S_FUZZ_PROFILE", "suite")
+settings.load_profile(PROFILE)
+# Surfaces read through HF datasets (~0.1-0.3 s an example): half the suite's examples.
+SLOW_SURFACE = settings(max_examples=10) if PROFILE == "suite" else settings()
 
 IDS = st.integers(min_value=0, max_value=10**9)
 LABELS = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -193,6 +196,7 @@ def balanced(rows):
       lambda rs: min(sum(r[0] == k for r in rs) for k in (0, 1)) >= 4)
 
 
+@SLOW_SURFACE
 @given(train=balanced(st.tuples(st.sampled_from([0, 1]), TSV_TEXT)),
        dev=balanced(st.tuples(st.sampled_from([0, 1]), TSV_TEXT)))
 def test_a_well_formed_sst2_tsv_reads_as_written(train, dev):
@@ -205,6 +209,7 @@ def test_a_well_formed_sst2_tsv_reads_as_written(train, dev):
       assert (label, text) == source[row]
 
 
+@SLOW_SURFACE
 @given(rows=balanced(st.tuples(st.booleans().map(int), TEXT, TEXT)))
 def test_a_well_formed_boolq_jsonl_reads_as_written(rows):
   content = "".join(json.dumps({"answer": bool(y), "question": q, "passage": p}) + "\n"
@@ -216,6 +221,7 @@ def test_a_well_formed_boolq_jsonl_reads_as_written(rows):
       assert (label, text) == (y, f"Passage: {p}\nQuestion: {q}")
 
 
+@SLOW_SURFACE
 @given(rows=st.lists(st.tuples(st.integers(0, 3), TEXT, TEXT,
                                st.lists(TEXT, min_size=4, max_size=4, unique=True)),
                      min_size=16, max_size=24))
@@ -240,6 +246,7 @@ LOCAL_FILES = {"sst2": "sst2/train.tsv", "boolq": "boolq/dev.jsonl",
                "cosmos_qa": "cosmosqa/valid.csv"}
 
 
+@SLOW_SURFACE
 @given(task=st.sampled_from(sorted(LOCAL_FILES)), content=st.binary(max_size=400))
 def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
   files = {LOCAL_FILES[task]: content}
@@ -254,6 +261,7 @@ def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
              for text, label, _ in records)
 
 
+@SLOW_SURFACE
 @given(task=st.sampled_from(sorted(LOCAL_FILES)),
        header=st.sampled_from(["label\tsentence", "id,context,question,answer0,answer1,"
                                "answer2,answer3,label", ""]),
@@ -285,6 +293,7 @@ def mtd_rows(n_measurements: int):
                    st.one_of(st.none(), st.booleans()), st.booleans(), TEXT)
 
 
+@SLOW_SURFACE
 @given(rows=st.integers(1, 4).flatmap(lambda n: st.lists(mtd_rows(n), min_size=1,
                                                            max_size=12)),
        as_parquet=st.booleans())
@@ -313,6 +322,7 @@ JSON_VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=4), max_leaves=6)
 
 
+@SLOW_SURFACE
 @given(rows=st.lists(st.fixed_dictionaries(
     {}, optional={"text": JSON_VALUES, "measurements": JSON_VALUES,
                   "is_correct": JSON_VALUES, "is_clean": JSON_VALUES}), min_size=1, max_size=6))
@@ -329,6 +339,7 @@ def test_any_json_rows_as_an_mtd_file_read_or_fail_in_one_line(rows):
   assert set(examples.latent.tolist()) <= {0, 1, mtd.UNKNOWN}
 
 
+@SLOW_SURFACE
 @given(content=st.binary(max_size=300))
 def test_any_bytes_as_an_mtd_file_read_or_fail_in_one_line(content):
   from w2s_jax.data import mtd
