@@ -1,12 +1,13 @@
 r"""Training-step throughput: ours against a PyTorch eager loop on the same model, side by side.
 
-  python benchmarks/throughput.py                              # both shapes below
+  python benchmarks/throughput.py                              # gpt2 and minilm
+  python benchmarks/throughput.py --shapes=mpnet                # all-mpnet-base-v2
   python benchmarks/throughput.py --shapes=gpt2 --rounds=5
   python benchmarks/throughput.py --custom=n_layers=8,d_model=512,n_heads=8,vocab=16384,batch=16,seq=256
 
 Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192) on batch
-32 x 128 tokens; "minilm", the real all-MiniLM-L6-v2 (offline package) with mean pooling on
-batch 32 x 64. Both sides: a linear head on the pooled state, soft-label cross-entropy, Adam
+32 x 128 tokens; "minilm" and "mpnet", the real all-MiniLM-L6-v2 and all-mpnet-base-v2
+(offline packages) with mean pooling on batch 32 x 64. Both sides: a linear head on the pooled state, soft-label cross-entropy, Adam
 (lr 1e-4, no weight decay), float32 unless --dtype, no dropout, the default thread counts.
 Each side runs in its own worker process (so neither's thread pool spins against the
 other's), started with the same environment; rounds alternate between them, each timing
@@ -30,7 +31,10 @@ from w2s_jax import losses, models, sharding, train
 SHAPES = {
     "gpt2": dict(family="gpt2", n_layers=4, d_model=256, n_heads=4, vocab=8192, batch=32,
                  seq=128, pooling="last"),
-    "minilm": dict(family="minilm", batch=32, seq=64, pooling="mean"),
+    "minilm": dict(family="registered", model="all-MiniLM-L6-v2", batch=32, seq=64,
+                   pooling="mean"),
+    "mpnet": dict(family="registered", model="all-mpnet-base-v2", batch=32, seq=64,
+                  pooling="mean"),
 }
 
 
@@ -46,8 +50,8 @@ def inputs(shape, vocab, seed=0):
 
 def ours(shape, dtype):
   """A function running one train step (blocking), and the vocabulary size."""
-  if shape["family"] == "minilm":
-    model_cfg = {"name": "all-MiniLM-L6-v2", "dtype": dtype, "param_dtype": "float32"}
+  if shape["family"] == "registered":
+    model_cfg = {"name": shape["model"], "dtype": dtype, "param_dtype": "float32"}
   else:
     model_cfg = dict(arch="gpt2", vocab_size=shape["vocab"], n_positions=shape["seq"],
                      d_model=shape["d_model"], n_layers=shape["n_layers"],
@@ -80,8 +84,8 @@ def pytorch(shape, dtype, vocab):
   import torch
   import transformers
   torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
-  if shape["family"] == "minilm":
-    folder = models.checkpoint_folder({"name": "all-MiniLM-L6-v2"})
+  if shape["family"] == "registered":
+    folder = models.checkpoint_folder({"name": shape["model"]})
     backbone = transformers.AutoModel.from_pretrained(str(folder))
   else:
     backbone = transformers.GPT2Model(transformers.GPT2Config(
