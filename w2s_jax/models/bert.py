@@ -40,11 +40,13 @@ class Layer(nn.Module):
   config: BertConfig
 
   @nn.compact
-  def __call__(self, x, mask, query_index=None):
-    """query_index ([batch]): compute only that position of each row -> [batch, 1, d]."""
+  def __call__(self, x, mask, position_bias=None, query_index=None):
+    """query_index ([batch]): compute only that position of each row -> [batch, 1, d].
+    position_bias ([heads, q, k]): added to the attention logits (MPNet, which shares this
+    block)."""
     cfg = self.config
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-    attended = _layers.Attention(cfg, name="attn")(x, mask, query_index)
+    attended = _layers.Attention(cfg, name="attn")(x, mask, query_index, position_bias)
     if query_index is not None:
       x = _layers.take_positions(x, query_index)
     x = _layers.layer_norm("attn_ln", cfg.layer_norm_eps, dtype, pdtype)(x + attended)
@@ -84,7 +86,8 @@ class Bert(nn.Module):
       return _layers.select_output(x, output_index, False)
     layer = _layers.layer_class(Layer, cfg)
     for i in range(cfg.n_layers):
-      x = layer(cfg, name=f"layer_{i}")(x, mask, output_index if i == cfg.n_layers - 1 else None)
+      x = layer(cfg, name=f"layer_{i}")(
+          x, mask, query_index=output_index if i == cfg.n_layers - 1 else None)
     return _layers.select_output(x, output_index, cfg.n_layers > 0)
 
   def logits(self, hidden):
@@ -121,33 +124,44 @@ def config_from_hf(hf: Mapping[str, Any], **overrides) -> BertConfig:
 def convert_hf(read, cfg: BertConfig) -> Iterator[tuple[tuple[str, ...], Callable]]:
   """(our parameter path, thunk giving the array); Linear weights [out, in] are transposed,
   the key bias is dropped (softmax cancels it exactly, see _layers.Attention)."""
-  d, heads = cfg.d_model, cfg.n_heads
-  head_dim = d // heads
   for ours, hf in (("word", "word_embeddings"), ("position", "position_embeddings"),
                    ("token_type", "token_type_embeddings")):
     yield (ours, "embedding"), lambda hf=hf: read(f"embeddings.{hf}.weight")
-
-  def norm(ours, hf):
-    yield (*ours, "scale"), lambda: read(hf + ".weight")
-    yield (*ours, "bias"), lambda: read(hf + ".bias")
-
-  def linear(ours, hf):
-    yield (*ours, "kernel"), lambda: read(hf + ".weight").T
-    yield (*ours, "bias"), lambda: read(hf + ".bias")
-
-  yield from norm(("embed_ln",), "embeddings.LayerNorm")
+  yield from norm(read, ("embed_ln",), "embeddings.LayerNorm")
   for i in range(cfg.n_layers):
-    hf, ours = f"encoder.layer.{i}.", f"layer_{i}"
-    for name, hf_name in (("q", "query"), ("k", "key"), ("v", "value")):
-      yield ((ours, "attn", name, "kernel"), lambda hf=hf, hf_name=hf_name: read(
-          f"{hf}attention.self.{hf_name}.weight").T.reshape(d, heads, head_dim))
-      if name != "k":
-        yield ((ours, "attn", name, "bias"), lambda hf=hf, hf_name=hf_name: read(
-            f"{hf}attention.self.{hf_name}.bias").reshape(heads, head_dim))
-    yield ((ours, "attn", "o", "kernel"), lambda hf=hf: read(
-        hf + "attention.output.dense.weight").T.reshape(heads, head_dim, d))
-    yield (ours, "attn", "o", "bias"), lambda hf=hf: read(hf + "attention.output.dense.bias")
-    yield from norm((ours, "attn_ln"), hf + "attention.output.LayerNorm")
-    yield from linear((ours, "mlp_in"), hf + "intermediate.dense")
-    yield from linear((ours, "mlp_out"), hf + "output.dense")
-    yield from norm((ours, "out_ln"), hf + "output.LayerNorm")
+    yield from encoder_layer(
+        read, cfg, f"layer_{i}", f"encoder.layer.{i}.",
+        {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+         "o": "attention.output.dense", "attn_ln": "attention.output.LayerNorm"})
+
+
+def encoder_layer(read, cfg, ours: str, hf: str, attention_names: Mapping[str, str]):
+  """The converter of one post-LN encoder block (Layer): `attention_names` gives the HF names
+  of q, k, v, o and attn_ln under `hf`, which differ between BERT and MPNet; the MLP and the
+  output LayerNorm are named alike."""
+  d, heads = cfg.d_model, cfg.n_heads
+  head_dim = d // heads
+  names = {k: hf + v for k, v in attention_names.items()}
+  for name in ("q", "k", "v"):
+    yield ((ours, "attn", name, "kernel"), lambda name=name: read(
+        f"{names[name]}.weight").T.reshape(d, heads, head_dim))
+    if name != "k":
+      yield ((ours, "attn", name, "bias"), lambda name=name: read(
+          f"{names[name]}.bias").reshape(heads, head_dim))
+  yield ((ours, "attn", "o", "kernel"), lambda: read(
+      f"{names['o']}.weight").T.reshape(heads, head_dim, d))
+  yield (ours, "attn", "o", "bias"), lambda: read(f"{names['o']}.bias")
+  yield from norm(read, (ours, "attn_ln"), names["attn_ln"])
+  yield from _linear(read, (ours, "mlp_in"), hf + "intermediate.dense")
+  yield from _linear(read, (ours, "mlp_out"), hf + "output.dense")
+  yield from norm(read, (ours, "out_ln"), hf + "output.LayerNorm")
+
+
+def norm(read, ours, hf):
+  yield (*ours, "scale"), lambda: read(hf + ".weight")
+  yield (*ours, "bias"), lambda: read(hf + ".bias")
+
+
+def _linear(read, ours, hf):
+  yield (*ours, "kernel"), lambda: read(hf + ".weight").T
+  yield (*ours, "bias"), lambda: read(hf + ".bias")

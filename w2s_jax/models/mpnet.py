@@ -1,5 +1,5 @@
-"""MPNet encoders (all-mpnet-base-v2) in Flax linen: BERT's post-LayerNorm blocks, no token
-types, absolute positions counted from the padding index, and a relative position bias
+"""MPNet encoders (all-mpnet-base-v2) in Flax linen: BERT's post-LayerNorm blocks (bert.Layer,
+bert.encoder_layer), no token types, absolute positions counted from the padding index, and a relative position bias
 (bucketed, one table shared by all layers) added to every head's attention logits.
 
 Pool with "mean", as sentence-transformers does.
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from w2s_jax.errors import ConfigError
-from w2s_jax.models import _layers
+from w2s_jax.models import _layers, bert
 
 # The padding index, fixed in Hugging Face's MPNet: positions of real tokens start after it
 # and a token with this id takes it as its position.
@@ -71,26 +71,6 @@ def relative_buckets(length: int) -> np.ndarray:
   return bucket + np.where(n < max_exact, n, np.minimum(large, half - 1))
 
 
-class Layer(nn.Module):
-  config: MPNetConfig
-
-  @nn.compact
-  def __call__(self, x, mask, position_bias, query_index=None):
-    cfg = self.config
-    dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
-    attended = _layers.Attention(cfg, name="attn")(x, mask, query_index, position_bias)
-    if query_index is not None:
-      x = _layers.take_positions(x, query_index)
-    x = _layers.layer_norm("attn_ln", cfg.layer_norm_eps, dtype, pdtype)(x + attended)
-    h = _layers.dense("mlp_in", cfg.d_mlp, ("embed", "mlp"), dtype, True, pdtype,
-                      **_layers.lora_options(cfg, "mlp_in"))(x)
-    h = _layers.dense("mlp_out", cfg.d_model, ("mlp", "embed"), dtype, True, pdtype,
-                      **_layers.lora_options(cfg, "mlp_out"))(
-                          _layers.ACTIVATIONS[cfg.activation](h))
-    out = _layers.layer_norm("out_ln", cfg.layer_norm_eps, dtype, pdtype)(x + h)
-    return (out, None) if cfg.scan_layers else out
-
-
 class MPNet(nn.Module):
   """Returns the last hidden states [batch, length, d_model], or with `output_index`
   ([batch]) those at one position per row, [batch, d_model]."""
@@ -117,13 +97,13 @@ class MPNet(nn.Module):
     position_bias = jnp.transpose(table(jnp.asarray(relative_buckets(length))), (2, 0, 1))
     mask = _layers.padding_mask(attention_mask)
     if cfg.scan_layers:
-      x, _ = _layers.scanned(Layer, cfg, cfg.n_layers, n_broadcast=2)(cfg, name="layers")(
-          x, mask, position_bias)
+      x, _ = _layers.scanned(bert.Layer, cfg, cfg.n_layers, n_broadcast=2)(
+          cfg, name="layers")(x, mask, position_bias)
       return _layers.select_output(x, output_index, False)
-    layer = _layers.layer_class(Layer, cfg)
+    layer = _layers.layer_class(bert.Layer, cfg)
     for i in range(cfg.n_layers):
-      x = layer(cfg, name=f"layer_{i}")(x, mask, position_bias,
-                                       output_index if i == cfg.n_layers - 1 else None)
+      x = layer(cfg, name=f"layer_{i}")(
+          x, mask, position_bias, output_index if i == cfg.n_layers - 1 else None)
     return _layers.select_output(x, output_index, cfg.n_layers > 0)
 
   def logits(self, hidden):
@@ -160,34 +140,13 @@ def config_from_hf(hf: Mapping[str, Any], **overrides) -> MPNetConfig:
 def convert_hf(read, cfg: MPNetConfig) -> Iterator[tuple[tuple[str, ...], Callable]]:
   """(our parameter path, thunk giving the array); Linear weights [out, in] are transposed,
   the key bias is dropped (softmax cancels it exactly, see _layers.Attention)."""
-  d, heads = cfg.d_model, cfg.n_heads
-  head_dim = d // heads
   for ours, hf in (("word", "embeddings.word_embeddings"),
                    ("position", "embeddings.position_embeddings"),
                    ("relative_bias", "encoder.relative_attention_bias")):
     yield (ours, "embedding"), lambda hf=hf: read(f"{hf}.weight")
-
-  def norm(ours, hf):
-    yield (*ours, "scale"), lambda: read(hf + ".weight")
-    yield (*ours, "bias"), lambda: read(hf + ".bias")
-
-  def linear(ours, hf):
-    yield (*ours, "kernel"), lambda: read(hf + ".weight").T
-    yield (*ours, "bias"), lambda: read(hf + ".bias")
-
-  yield from norm(("embed_ln",), "embeddings.LayerNorm")
+  yield from bert.norm(read, ("embed_ln",), "embeddings.LayerNorm")
   for i in range(cfg.n_layers):
-    hf, ours = f"encoder.layer.{i}.", f"layer_{i}"
-    for name in ("q", "k", "v"):
-      yield ((ours, "attn", name, "kernel"), lambda hf=hf, name=name: read(
-          f"{hf}attention.attn.{name}.weight").T.reshape(d, heads, head_dim))
-      if name != "k":
-        yield ((ours, "attn", name, "bias"), lambda hf=hf, name=name: read(
-            f"{hf}attention.attn.{name}.bias").reshape(heads, head_dim))
-    yield ((ours, "attn", "o", "kernel"), lambda hf=hf: read(
-        hf + "attention.attn.o.weight").T.reshape(heads, head_dim, d))
-    yield (ours, "attn", "o", "bias"), lambda hf=hf: read(hf + "attention.attn.o.bias")
-    yield from norm((ours, "attn_ln"), hf + "attention.LayerNorm")
-    yield from linear((ours, "mlp_in"), hf + "intermediate.dense")
-    yield from linear((ours, "mlp_out"), hf + "output.dense")
-    yield from norm((ours, "out_ln"), hf + "output.LayerNorm")
+    yield from bert.encoder_layer(
+        read, cfg, f"layer_{i}", f"encoder.layer.{i}.",
+        {"q": "attention.attn.q", "k": "attention.attn.k", "v": "attention.attn.v",
+         "o": "attention.attn.o", "attn_ln": "attention.LayerNorm"})
