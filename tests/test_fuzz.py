@@ -246,9 +246,8 @@ LOCAL_FILES = {"sst2": "sst2/train.tsv", "boolq": "boolq/dev.jsonl",
                "cosmos_qa": "cosmosqa/valid.csv"}
 
 
-@SLOW_SURFACE
-@given(task=st.sampled_from(sorted(LOCAL_FILES)), content=st.binary(max_size=400))
-def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
+def reads_or_fails_in_one_line(task: str, content: bytes) -> None:
+  """`content` as the task's file (SST-2's train and test): usable records or one line."""
   files = {LOCAL_FILES[task]: content}
   if task == "sst2":
     files["sst2/dev.tsv"] = content
@@ -259,6 +258,12 @@ def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
     return
   assert all(text.strip() and label in (0, 1) for records in splits.values()
              for text, label, _ in records)
+
+
+@SLOW_SURFACE
+@given(task=st.sampled_from(sorted(LOCAL_FILES)), content=st.binary(max_size=400))
+def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
+  reads_or_fails_in_one_line(task, content)
 
 
 @SLOW_SURFACE
@@ -268,16 +273,7 @@ def test_any_bytes_as_a_local_task_file_read_or_fail_in_one_line(task, content):
        lines=st.lists(st.text(max_size=60), min_size=1, max_size=20))
 def test_any_text_lines_as_a_local_task_file_read_or_fail_in_one_line(task, header, lines):
   content = "\n".join([header, *lines]).encode()
-  files = {LOCAL_FILES[task]: content}
-  if task == "sst2":
-    files["sst2/dev.tsv"] = content
-  try:
-    splits = loaded_records(task, folder_with(files))
-  except W2SError as e:
-    assert one_line(e), e
-    return
-  assert all(text.strip() and label in (0, 1) for records in splits.values()
-             for text, label, _ in records)
+  reads_or_fails_in_one_line(task, content)
 
 
 # ------------------------------------------------------------- MTD files (released schema)

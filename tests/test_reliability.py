@@ -154,8 +154,9 @@ def test_two_runs_of_one_config_in_one_workdir_both_finish(tmp_path):
   assert len(list(workdir.glob("results/*/results.json"))) == 1
 
 
-def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
-  workdir = tmp_path / "runs"
+def interrupt_pretraining(workdir, n_signals: int):
+  """SIGINTs, 20 ms apart, to a run whose pretraining loop has saved its step-20 checkpoint;
+  returns (its one error line, stderr)."""
   args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=3000",
           "--config.strong.pretrain.checkpoint_every_steps=20")
   run = subprocess.Popen(helpers.cli_command(*args), cwd=helpers.REPO, env=helpers.cli_env(),
@@ -164,10 +165,17 @@ def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
   while time.time() < deadline and not list(workdir.glob(
       "phases/.pretrain-*.partial/checkpoints/20")):  # the training loop is running
     time.sleep(0.1)
-  run.send_signal(signal.SIGINT)
+  for _ in range(n_signals):
+    run.send_signal(signal.SIGINT)
+    time.sleep(0.02)
   stdout, stderr = run.communicate(timeout=60)
-  line = helpers.one_line_error(subprocess.CompletedProcess(run.args, run.returncode, stdout,
-                                                            stderr))
+  return helpers.one_line_error(subprocess.CompletedProcess(run.args, run.returncode, stdout,
+                                                            stderr)), stderr
+
+
+def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
+  workdir = tmp_path / "runs"
+  line, _ = interrupt_pretraining(workdir, 1)
   assert line.startswith("error: interrupted in phase pretrain at step "), line
   assert line.endswith("(checkpoint saved); rerun the same command to resume"), line
   assert list(workdir.glob("phases/.pretrain-*.partial/checkpoints/*"))
@@ -177,21 +185,7 @@ def test_sigint_inside_a_phase_checkpoints_and_says_how_to_resume(tmp_path):
 def test_three_quick_interrupts_end_in_one_line(tmp_path):
   """The first asks for a checkpoint, the second stops at once, the third (while the run
   winds down) leaves now: still one line and exit status 2."""
-  workdir = tmp_path / "runs"
-  args = (f"--config.workdir={workdir}", "--config.strong.pretrain.steps=3000",
-          "--config.strong.pretrain.checkpoint_every_steps=20")
-  run = subprocess.Popen(helpers.cli_command(*args), cwd=helpers.REPO, env=helpers.cli_env(),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  deadline = time.time() + 120
-  while time.time() < deadline and not list(workdir.glob(
-      "phases/.pretrain-*.partial/checkpoints/20")):
-    time.sleep(0.1)
-  for _ in range(3):
-    run.send_signal(signal.SIGINT)
-    time.sleep(0.02)
-  stdout, stderr = run.communicate(timeout=60)
-  line = helpers.one_line_error(subprocess.CompletedProcess(run.args, run.returncode, stdout,
-                                                            stderr))
+  line, stderr = interrupt_pretraining(tmp_path / "runs", 3)
   assert line.startswith("error: interrupted"), line
   assert "Traceback" not in stderr
 
