@@ -57,7 +57,7 @@ def test_editing_a_data_file_recomputes_the_phases_that_read_it(tmp_path):
   write_sst2(data, 40, 1, "dev.tsv", flip=True)  # the test split's labels, edited in place
   second = api.run(cfg)
   reused = {name for name, p in second["phases"].items() if p["reused"]}
-  assert reused == {"activations:strong"}  # read B and val only, from train.tsv
+  assert reused == {"features:strong:B"}  # the probe's features of B, from train.tsv
   assert second["config_hash"] != first["config_hash"]
   assert second["weak"]["accuracy"] == pytest.approx(1 - first["weak"]["accuracy"])
   saved = json.loads((pathlib.Path(second["results_file"]).parent / "config.json").read_text())
@@ -69,6 +69,10 @@ def test_editing_a_data_file_recomputes_the_phases_that_read_it(tmp_path):
   assert after["inputs"]["task"]["test"] == before["inputs"]["task"]["test"]
   assert (phases.activations_key(after, "strong", -1)
           != phases.activations_key(before, "strong", -1))
+  assert (phases.features_key(after, "strong", -1, "B")
+          != phases.features_key(before, "strong", -1, "B"))
+  assert (phases.features_key(after, "strong", -1, "test")
+          == phases.features_key(before, "strong", -1, "test"))
   gt = {"kind": "gt"}
   assert (phases.model_key(after, "weak", "A", gt, "xent", 0)
           != phases.model_key(before, "weak", "A", gt, "xent", 0))

@@ -86,6 +86,28 @@ def test_vectorised_students_match_students_trained_one_by_one(finished_run, tmp
   assert all(isinstance(h["loss"], float) for h in info["history"])
 
 
+def test_a_linear_probe_on_cached_features_equals_the_full_forward(finished_run, tmp_path,
+                                                                    monkeypatch):
+  """A linear probe trains its head on the frozen backbone's features, computed once per
+  split: the same logits (within 1e-5) as running the backbone at every step."""
+  outcomes = {}
+  for cached in (True, False):
+    cfg, _ = copy_of(finished_run, tmp_path / str(cached))
+    cfg["strong"]["linear_probe"] = True
+    cfg["strong"]["train"]["lr"] = 1e-2
+    cfg["student"]["losses"] = "xent,logconf"
+    if not cached:
+      monkeypatch.setattr(phases.classifier, "reads_frozen_features", lambda *a, **k: False)
+    outcomes[cached] = api.run(cfg)
+  with_features = outcomes[True]["phases"]
+  assert {"features:strong:B", "features:strong:val", "features:strong:test"} <= set(with_features)
+  assert not any(name.startswith("features:") for name in outcomes[False]["phases"])
+  for name in ("ceiling", "student:xent", "student:logconf"):
+    cached, full = (api.predictions(outcomes[c], name) for c in (True, False))
+    assert np.abs(cached - api.predictions(finished_run[1], name)).max() > 1e-3, name
+    np.testing.assert_allclose(cached, full, atol=1e-5, err_msg=name)
+
+
 def test_students_share_the_weak_label_artefact(tiny_config):
   tiny_config["strong"]["pretrain"]["enabled"] = False
   tiny_config["student"]["losses"] = "xent"

@@ -57,6 +57,6 @@ def predictions(results: Mapping, model: str = "student:xent", split: str = "tes
   model could not read the document."""
   if model not in results["phases"]:
     trained = [n for n in results["phases"] if not n.startswith(("pretrain", "probe",
-                                                                 "activations", "students"))]
+                                                                 "features", "students"))]
     raise ConfigError(f"no model {model!r} in this run; it has {', '.join(trained)}")
   return phases.predictions(pathlib.Path(results["phases"][model]["dir"]))[split]

@@ -70,6 +70,16 @@ def _gather(arrays: Mapping[str, np.ndarray], index: np.ndarray, rows: slice,
   return batch
 
 
+def document_lengths(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+  """Tokens per row: from the attention mask, else from a "lengths" field (rows of features
+  keep their documents' lengths, so they are batched as the documents were), else 1."""
+  if "attention_mask" in arrays:
+    return arrays["attention_mask"].sum(1)
+  if "lengths" in arrays:
+    return np.asarray(arrays["lengths"])
+  return np.ones(len(next(iter(arrays.values()))), np.int64)
+
+
 def train_batches(arrays: Mapping[str, np.ndarray], *, batch_size: int, num_epochs: float,
                   seed: int, bucket_window: int = 0) -> grain.DatasetIterator:
   """A resumable iterator over steps_per_run(...) training batches.
@@ -81,8 +91,7 @@ def train_batches(arrays: Mapping[str, np.ndarray], *, batch_size: int, num_epoc
   if n < batch_size:
     raise DataError(f"{n} training examples are fewer than one batch of {batch_size}; "
                     "lower the batch size or add data")
-  lengths = (arrays["attention_mask"].sum(1) if "attention_mask" in arrays
-             else np.ones(n, np.int64))
+  lengths = document_lengths(arrays)
   steps = steps_per_run(n, batch_size, num_epochs)
   batches = []
   for epoch in range(math.ceil(num_epochs) + 1):
@@ -100,7 +109,7 @@ def eval_batches(arrays: Mapping[str, np.ndarray], batch_size: int, *, bucket: b
   row once. With `bucket`, rows go in order of length, so each batch is padded only as far
   as its longest document; the last batch is padded with copies of a real row."""
   n = len(next(iter(arrays.values())))
-  lengths = arrays["attention_mask"].sum(1) if "attention_mask" in arrays else np.ones(n)
+  lengths = document_lengths(arrays)
   order = np.argsort(lengths, kind="stable") if bucket else np.arange(n)
   rows = process_rows(batch_size)
   for start in range(0, n, batch_size):

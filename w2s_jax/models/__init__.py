@@ -15,7 +15,15 @@ from typing import Any, Mapping, Sequence
 from w2s_jax.errors import ConfigError
 from w2s_jax.models import hf, registry
 from w2s_jax.models.bert import Bert, BertConfig
-from w2s_jax.models.classifier import Classifier, LanguageModel, Pooled, pool
+from w2s_jax.models.classifier import (
+  TOKEN_INPUTS,
+  Classifier,
+  FeatureHead,
+  LanguageModel,
+  Pooled,
+  model_inputs,
+  pool,
+)
 from w2s_jax.models.gpt2 import GPT2, GPT2Config
 from w2s_jax.models.llama import Llama, LlamaConfig
 from w2s_jax.models.mpnet import MPNet, MPNetConfig
@@ -134,5 +142,5 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
            "LanguageModel", "Llama", "LlamaConfig", "MPNet", "MPNetConfig", "Pooled", "build_backbone",
            "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder",
-           "is_checkpoint", "is_trainable",
+           "FeatureHead", "TOKEN_INPUTS", "is_checkpoint", "is_trainable", "model_inputs",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

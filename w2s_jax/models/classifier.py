@@ -12,6 +12,12 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 POOLINGS = ("last", "first", "mean")
+TOKEN_INPUTS = ("input_ids", "attention_mask")  # what a model over text reads from a batch
+
+
+def model_inputs(model: nn.Module, batch) -> tuple:
+  """The fields of `batch` that `model` is applied to, in order (its `input_fields`)."""
+  return tuple(batch[name] for name in getattr(model, "input_fields", TOKEN_INPUTS))
 
 
 def pooled_index(attention_mask, how: str):
@@ -46,29 +52,58 @@ def pooled_hidden(backbone, input_ids, attention_mask, how: str):
   return backbone(input_ids, attention_mask, output_index=index)
 
 
+def head(num_classes: int, head_init_std: float) -> nn.Dense:
+  """The classification head (bound as submodule "head"): zero-initialised when
+  head_init_std is 0, as in the OpenAI recipe."""
+  init = (nn.initializers.normal(head_init_std) if head_init_std > 0
+          else nn.initializers.zeros_init())
+  return nn.Dense(
+      num_classes, name="head",
+      kernel_init=nn.with_logical_partitioning(init, ("embed", "classes")),
+      bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("classes",)))
+
+
 class Classifier(nn.Module):
   backbone: nn.Module
   num_classes: int = 2
   pooling: str = "last"
-  head_init_std: float = 0.0  # 0: zero-initialised head, as in the OpenAI recipe
+  head_init_std: float = 0.0
+  input_fields = TOKEN_INPUTS
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):
     pooled = pooled_hidden(self.backbone, input_ids, attention_mask,
                            self.pooling).astype(jnp.float32)
-    init = (nn.initializers.normal(self.head_init_std) if self.head_init_std > 0
-            else nn.initializers.zeros_init())
-    return nn.Dense(
-        self.num_classes, name="head",
-        kernel_init=nn.with_logical_partitioning(init, ("embed", "classes")),
-        bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("classes",)),
-    )(pooled)
+    return head(self.num_classes, self.head_init_std)(pooled)
+
+
+class FeatureHead(nn.Module):
+  """A classifier over precomputed features [batch, d]: the head alone (a linear probe whose
+  frozen backbone's pooled states were computed once), or with `hidden` > 0 a one-hidden-layer
+  MLP under it. The head's parameters are named and initialised as Classifier's, so a linear
+  probe starts and trains the same either way."""
+  num_classes: int = 2
+  head_init_std: float = 0.0
+  hidden: int = 0
+  input_fields = ("features",)
+
+  @nn.compact
+  def __call__(self, features):
+    x = features.astype(jnp.float32)
+    if self.hidden:
+      x = nn.relu(nn.Dense(
+          self.hidden, name="hidden",
+          kernel_init=nn.with_logical_partitioning(nn.initializers.lecun_normal(),
+                                                   ("embed", "mlp")),
+          bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), ("mlp",)))(x))
+    return head(self.num_classes, self.head_init_std)(x)
 
 
 class Pooled(nn.Module):
   """The backbone's pooled hidden state [batch, d_model] in float32: what probes read."""
   backbone: nn.Module
   pooling: str = "last"
+  input_fields = TOKEN_INPUTS
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):
@@ -79,6 +114,7 @@ class Pooled(nn.Module):
 class LanguageModel(nn.Module):
   """Next-token logits: the self-supervised pretraining objective."""
   backbone: nn.Module
+  input_fields = TOKEN_INPUTS
 
   @nn.compact
   def __call__(self, input_ids, attention_mask):

@@ -8,45 +8,52 @@ reuses every earlier link), and reused by any run that names the same key.
   pretrain.py     a backbone pretrained as a language model
   classifier.py   a role's classifier fine-tuned on a supervisor's labels
   students.py     students trained together, a phase of its own
-  activations.py  a frozen backbone's pooled activations
+  features.py     a frozen backbone's pooled features of a split, computed once
   probe.py        probes that relabel or filter a supervisor's labels
 """
 
-from w2s_jax.phases.activations import ACTIVATIONS_FILE, activations_phase
 from w2s_jax.phases.classifier import (
-                                       PREDICTIONS_FILE,
-                                       Supervisor,
-                                       model_phase,
-                                       predictions,
-                                       softmax,
+                                     PREDICTIONS_FILE,
+                                     Supervisor,
+                                     model_phase,
+                                     predictions,
+                                     softmax,
 )
 from w2s_jax.phases.context import Context
+from w2s_jax.phases.features import (
+                                     FEATURES_FILE,
+                                     features_phase,
+                                     frozen_features,
+                                     probe_activations,
+)
 from w2s_jax.phases.keys import (
-                                       activations_key,
-                                       data_key,
-                                       model_config,
-                                       model_key,
-                                       pretrain_key,
-                                       pretraining,
-                                       role_key,
-                                       training_seed,
+                                     activations_key,
+                                     data_key,
+                                     features_key,
+                                     model_config,
+                                     model_key,
+                                     pretrain_key,
+                                     pretraining,
+                                     role_key,
+                                     training_seed,
 )
 from w2s_jax.phases.pretrain import backbone_params, pretrain_phase
 from w2s_jax.phases.probe import probe_key, probe_labels, probe_phase
 from w2s_jax.phases.store import (
-                                       CACHE_VERSION,
-                                       CHECKPOINTS_DIR,
-                                       PHASE_FILE,
-                                       cached,
-                                       is_finished,
-                                       phase_folder,
-                                       record,
+                                     CACHE_VERSION,
+                                     CHECKPOINTS_DIR,
+                                     PHASE_FILE,
+                                     cached,
+                                     is_finished,
+                                     phase_folder,
+                                     record,
 )
 from w2s_jax.phases.students import can_train_together, student_phases
 
 __all__ = [
-    "ACTIVATIONS_FILE", "CACHE_VERSION", "CHECKPOINTS_DIR", "Context", "PHASE_FILE",
-    "PREDICTIONS_FILE", "Supervisor", "activations_key", "activations_phase",
+    "CACHE_VERSION", "CHECKPOINTS_DIR", "Context", "FEATURES_FILE", "PHASE_FILE",
+    "PREDICTIONS_FILE", "Supervisor", "activations_key", "features_key", "features_phase",
+    "frozen_features", "probe_activations",
     "backbone_params", "cached", "can_train_together", "data_key", "is_finished",
     "model_config", "model_key", "model_phase", "phase_folder", "predictions",
     "pretrain_key", "pretrain_phase", "pretraining", "probe_key", "probe_labels",

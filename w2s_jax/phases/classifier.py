@@ -18,7 +18,7 @@ import numpy as np
 from w2s_jax import checkpoints, losses, metrics, models, train
 from w2s_jax.core import artefacts
 from w2s_jax.errors import ConfigError, DataError
-from w2s_jax.phases import keys, store
+from w2s_jax.phases import features, keys, store
 from w2s_jax.phases.context import Context
 from w2s_jax.phases.pretrain import backbone_params
 
@@ -48,49 +48,72 @@ def predictions(phase_dir: pathlib.Path) -> dict[str, np.ndarray]:
 @dataclasses.dataclass
 class Classifier:
   """The role's classifier and the rows of a split it trains on: those with a label that
-  max_ctx keeps, with soft labels [p(y=0), p(y=1)]."""
+  max_ctx keeps, with soft labels [p(y=0), p(y=1)]. `inputs(split)` gives a split's model
+  inputs and keep mask (tokens, or a frozen backbone's features for a FeatureHead)."""
   model: Any
   model_cfg: Mapping
   settings: train.TrainSettings
   trainable: Callable | None
-  arrays: dict  # input_ids, attention_mask, labels
+  arrays: dict  # the model's input fields, and labels
+  inputs: Callable[[str], tuple[dict, np.ndarray]]
 
   def train(self, ctx: Context, role: str, objective, **kwargs) -> train.Trained:
+    backbone = None
+    if not isinstance(self.model, models.FeatureHead):
+      backbone = lambda target: backbone_params(ctx, role, self.model_cfg, target)  # noqa: E731
     return train.run_training(
-        self.model, objective, self.arrays, self.settings, ctx.mesh,
-        backbone=lambda target: backbone_params(ctx, role, self.model_cfg, target),
+        self.model, objective, self.arrays, self.settings, ctx.mesh, backbone=backbone,
         trainable=self.trainable, remedy=f"lower {role}.train.lr", stop=ctx.stop, **kwargs)
+
+  def logits_on(self, ctx: Context, predict, params, split: str) -> np.ndarray:
+    """Logits [n, 2] of every document of the split (NaN where dropped); [students, n, 2]
+    for params stacked over students."""
+    inputs, keep = self.inputs(split)
+    kept = predict(params, {k: v[keep] for k, v in inputs.items()},
+                   ctx.cfg["eval_batch_size"])
+    out = np.full((*kept.shape[:-2], len(keep), 2), np.nan, np.float32)
+    out[..., keep, :] = kept
+    return out
 
 
 def settings_of(ctx: Context, role: str) -> train.TrainSettings:
   return train.TrainSettings.parse(ctx.cfg[role]["train"], f"{role}.train")
 
 
+def reads_frozen_features(cfg, role: str, replica: int = 0) -> bool:
+  """Whether the role trains a head on its frozen backbone's cached features (no backbone
+  forward per step): a linear probe without adapters, whose backbone is the same for every
+  replica (a checkpoint or pretrained in the job), or replica 0 (whose seed initialises the
+  features' backbone too)."""
+  section = cfg[role]
+  model_cfg = keys.model_config(cfg, role)
+  if not section["linear_probe"] or model_cfg.get("lora_rank", 0):
+    return False
+  given = ((models.is_checkpoint(model_cfg) and model_cfg.get("pretrained", True))
+           or keys.pretraining(cfg, role) is not None)
+  return given or replica == 0
+
+
 def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
-                   settings: train.TrainSettings) -> Classifier:
+                   settings: train.TrainSettings, replica: int = 0) -> Classifier:
   section = ctx.cfg[role]
   model_cfg = keys.model_config(ctx.cfg, role)
-  model = models.build_classifier(model_cfg, pooling=section["pooling"],
-                                  head_init_std=section["head_init_std"])
   trainable = None
-  if section["linear_probe"] or model_cfg.get("lora_rank", 0):
-    trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],
-                                  lora=bool(model_cfg.get("lora_rank", 0)))
-  inputs, keep = ctx.encoded(role, split)
+  if reads_frozen_features(ctx.cfg, role, replica):
+    model = models.FeatureHead(head_init_std=section["head_init_std"])
+    inputs_of = functools.partial(features.frozen_features, ctx, role)
+  else:
+    model = models.build_classifier(model_cfg, pooling=section["pooling"],
+                                    head_init_std=section["head_init_std"])
+    inputs_of = functools.partial(ctx.encoded, role)
+    if section["linear_probe"] or model_cfg.get("lora_rank", 0):
+      trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],
+                                    lora=bool(model_cfg.get("lora_rank", 0)))
+  inputs, keep = inputs_of(split)
   use = keep & np.isfinite(p_pos)
   soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
   arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
-  return Classifier(model, model_cfg, settings, trainable, arrays)
-
-
-def logits_on(ctx: Context, role: str, predict, params, split: str) -> np.ndarray:
-  """Logits [n, 2] of every document of the split (NaN where dropped); [students, n, 2] for
-  params stacked over students."""
-  inputs, keep = ctx.encoded(role, split)
-  kept = predict(params, {k: v[keep] for k, v in inputs.items()}, ctx.cfg["eval_batch_size"])
-  out = np.full((*kept.shape[:-2], len(keep), 2), np.nan, np.float32)
-  out[..., keep, :] = kept
-  return out
+  return Classifier(model, model_cfg, settings, trainable, arrays, inputs_of)
 
 
 def check_labelled(name, supervisor, labels, split, settings: train.TrainSettings,
@@ -110,12 +133,12 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
     labels = supervisor.labels(split)
     settings = settings_of(ctx, role)
     check_labelled(name, supervisor, labels, split, settings, role)  # before tokenising
-    c = classifier_for(ctx, role, split, labels, settings)
+    c = classifier_for(ctx, role, split, labels, settings, replica)
     val_labels = supervisor.labels("val") if "val" in ctx.splits else None
     bound = losses.bind(loss, ctx.cfg.get("losses"), c.arrays["labels"])
     validate = None
     if c.settings.eval_every:
-      validate = functools.partial(_validation_score, ctx, role, val_labels)
+      validate = functools.partial(_validation_score, ctx, role, c, val_labels)
     trained = c.train(ctx, role,
                       lambda total_steps: train.classification_objective(c.model, bound,
                                                                          total_steps),
@@ -127,7 +150,7 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
     if c.settings.save_weights:
       checkpoints.save_params(out / "weights", params)
     artefacts.write_npz(out / PREDICTIONS_FILE,
-                        **{s: logits_on(ctx, role, trained.predict, params, s)
+                        **{s: c.logits_on(ctx, trained.predict, params, s)
                            for s in ctx.eval_splits})
     return {**trained.log, "steps": trained.total_steps, "n_train": trained.n_train,
             "loss_hparams": dict(bound.fn.keywords)}
@@ -137,7 +160,7 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
                       compute)
 
 
-def _validation_score(ctx: Context, role: str, val_p_pos, predict):
+def _validation_score(ctx: Context, role: str, c: Classifier, val_p_pos, predict):
   """params -> AUROC on val against the supervisor's hard labels (EleutherAI's rule; the
   ceiling's supervisor is the ground truth)."""
   if val_p_pos is None:
@@ -150,7 +173,7 @@ def _validation_score(ctx: Context, role: str, val_p_pos, predict):
                       "validation AUROC is undefined; set eval_every=0 or raise task.n_val")
 
   def score(params):
-    p = softmax(logits_on(ctx, role, predict, params, "val"))[:, 1][labelled]
+    p = softmax(c.logits_on(ctx, predict, params, "val"))[:, 1][labelled]
     readable = np.isfinite(p)
     return metrics.auroc(p[readable], targets[readable])
   return score

@@ -69,11 +69,28 @@ def model_key(cfg, role: str, split: str, labels_key, loss: str, replica: int) -
           "replica": replica}
 
 
-def activations_key(cfg, role: str, layer: int) -> dict:
+def backbone_key(cfg, role: str) -> dict:
+  """What a role's frozen backbone computes from: its model, pretraining, pooling and the
+  content of its checkpoint."""
   section = role_key(cfg, role)
-  backbone = {k: section[k] for k in ("model", "pretrain", "pooling", "inputs") if k in section}
-  # activations are taken on B and val, drawn from the task's train split
-  return {"data": data_key(cfg, ("train",)), "backbone": backbone, "layer": layer}
+  return {k: section[k] for k in ("model", "pretrain", "pooling", "inputs") if k in section}
+
+
+def source_split(split: str) -> str:
+  """The task split a run's split is drawn from (A, B and val: the task's train split)."""
+  return "test" if split == "test" else "train"
+
+
+def activations_key(cfg, role: str, layer: int) -> dict:
+  """The frozen backbone's activations on B and val, which the probes read."""
+  return {"data": data_key(cfg, ("train",)), "backbone": backbone_key(cfg, role),
+          "layer": layer}
+
+
+def features_key(cfg, role: str, layer: int, split: str) -> dict:
+  """The frozen backbone's pooled features of one split."""
+  return {"data": data_key(cfg, (source_split(split),)), "backbone": backbone_key(cfg, role),
+          "layer": layer, "split": split}
 
 
 def training_seed(seed: int, replica: int) -> int:

@@ -12,9 +12,9 @@ import numpy as np
 from w2s_jax import metrics, probes
 from w2s_jax.core import artefacts
 from w2s_jax.phases import keys, store
-from w2s_jax.phases.activations import ACTIVATIONS_FILE, activations_phase
 from w2s_jax.phases.classifier import Supervisor
 from w2s_jax.phases.context import Context
+from w2s_jax.phases.features import probe_activations
 
 LABELS_FILE = "labels.npz"
 # The parameters each probe reads (besides probe, mode, role and layer).
@@ -31,8 +31,7 @@ def probe_key(cfg, params: Mapping, of: Supervisor) -> dict:
 def probe_phase(ctx: Context, name: str, of: Supervisor, params: Mapping) -> pathlib.Path:
   """params: probe, mode, role, layer, contamination, k, l2, k_cc, k_zeta."""
   def compute(out: pathlib.Path) -> dict:
-    acts = artefacts.load_npz(activations_phase(ctx, params["role"], params["layer"])
-                              / ACTIVATIONS_FILE)
+    acts = probe_activations(ctx, params["role"], params["layer"])
     base = {split: of.labels(split) for split in acts}
     usable = {split: np.isfinite(base[split]) & np.isfinite(acts[split]).all(1)
               for split in acts}

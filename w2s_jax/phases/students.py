@@ -86,7 +86,7 @@ def _group_phase(ctx: Context, role: str, split: str, supervisor: classifier.Sup
                         students=train.StudentGroup(len(names), chunk, pool))
 
       def logits_on(params, which):
-        return classifier.logits_on(ctx, role, trained.predict, params, which)
+        return c.logits_on(ctx, trained.predict, params, which)
       if chunk == 1:
         logits = {s: np.stack(train.each_student(lambda one, s=s: logits_on(one["params"], s),
                                                  trained.state, pool))

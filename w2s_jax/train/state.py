@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from w2s_jax import losses, sharding
+from w2s_jax.models import model_inputs
 
 
 def _path_names(path) -> tuple[str, ...]:
@@ -36,8 +37,7 @@ def describe_state(model: nn.Module, tx: optax.GradientTransformation, mesh, sam
   arrays) is replicated.
   """
   def boxed_state():
-    params = model.init(jax.random.key(0), sample_batch["input_ids"],
-                        sample_batch["attention_mask"])["params"]
+    params = model.init(jax.random.key(0), *model_inputs(model, sample_batch))["params"]
     return {"params": params, "opt": tx.init(params), "step": jnp.zeros((), jnp.int32),
             "loss_state": loss_state or {}}
 
@@ -66,8 +66,7 @@ def init_state(model: nn.Module, tx: optax.GradientTransformation, shardings, sa
   fresh_paths = [p for p in flat_shardings if p not in loaded]
 
   def init_fresh(rng):  # XLA drops the initialisers of everything not returned
-    params = nn.meta.unbox(model.init(rng, sample_batch["input_ids"],
-                                      sample_batch["attention_mask"])["params"])
+    params = nn.meta.unbox(model.init(rng, *model_inputs(model, sample_batch))["params"])
     flat = flax.traverse_util.flatten_dict(params, sep="/")
     return {p: flat[p] for p in fresh_paths}
 

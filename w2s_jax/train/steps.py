@@ -17,6 +17,7 @@ from jax.sharding import PartitionSpec as P
 
 from w2s_jax import losses, sharding
 from w2s_jax.data import batching
+from w2s_jax.models import TOKEN_INPUTS, model_inputs
 from w2s_jax.train.state import trainable_mask
 
 # (params, batch, step, loss_state) -> (loss, (metrics, new loss_state))
@@ -45,7 +46,7 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
   loss = loss if isinstance(loss, losses.Loss) else losses.Loss(loss)
 
   def objective(params, batch, step, loss_state):
-    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    logits = model.apply({"params": params}, *model_inputs(model, batch))
     step_frac = step_fraction(step, total_steps)
     if not loss.buffer_size:
       always_first = (step < 0).astype(jnp.int32)  # 0 at run time, unknown to the compiler
@@ -64,7 +65,7 @@ def language_model_objective(model: nn.Module) -> Objective:
   """Next-token cross-entropy over real (unmasked) positions."""
   def objective(params, batch, step, loss_state):
     del step
-    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    logits = model.apply({"params": params}, *model_inputs(model, batch))
     targets = batch["input_ids"][:, 1:]
     weights = (batch["attention_mask"][:, 1:] * batch["attention_mask"][:, :-1]).astype(
         jnp.float32)
@@ -155,7 +156,7 @@ def make_predict_step(model: nn.Module, param_shardings, batch_sharding,
   """(params, batch) -> logits [batch, classes], float32. With students_chunk != 0 the
   params are stacked over students and the logits are [students, batch, classes]."""
   def predict_step(params, batch):
-    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    logits = model.apply({"params": params}, *model_inputs(model, batch))
     return logits.astype(jnp.float32)
   if students_chunk == 0:
     return jax.jit(predict_step, in_shardings=(param_shardings, batch_sharding),
@@ -167,16 +168,17 @@ def make_predict_step(model: nn.Module, param_shardings, batch_sharding,
 
 
 def predict(predict_step, params, arrays: Mapping[str, np.ndarray], batch_size: int,
-            batch_sharding) -> np.ndarray:
-  """Logits for every row of `arrays`, in order, gathered to the host."""
-  inputs = {k: arrays[k] for k in ("input_ids", "attention_mask")}
+            batch_sharding, fields: Sequence[str] = TOKEN_INPUTS) -> np.ndarray:
+  """Logits for every row of `arrays` (the model's input `fields`), in order, gathered to
+  the host."""
+  inputs = {k: arrays[k] for k in fields}
   out = None
   for batch, real in batching.eval_batches(inputs, batch_size):
     logits = predict_step(params, sharding.put_batch(batch, batch_sharding))
     logits = np.asarray(multihost_utils.process_allgather(logits, tiled=True)
                         if jax.process_count() > 1 else logits)
     if out is None:
-      out = np.empty((*logits.shape[:-2], len(inputs["input_ids"]), logits.shape[-1]),
+      out = np.empty((*logits.shape[:-2], len(inputs[fields[0]]), logits.shape[-1]),
                      np.float32)
     out[..., real, :] = logits[..., : len(real), :]
   return out if out is not None else np.zeros((0, 2), np.float32)
@@ -187,5 +189,6 @@ def make_predictor(model: nn.Module, param_shardings, mesh, students_chunk: int 
   for every split and every validation."""
   batch_sharding = sharding.batch_sharding(mesh)
   step = make_predict_step(model, param_shardings, batch_sharding, students_chunk)
+  fields = getattr(model, "input_fields", TOKEN_INPUTS)
   return lambda params, arrays, batch_size: predict(step, params, arrays, batch_size,
-                                                    batch_sharding)
+                                                    batch_sharding, fields)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from w2s_jax import losses, sharding
+from w2s_jax.models import model_inputs
 from w2s_jax.train import steps
 
 
@@ -30,7 +31,7 @@ def students_objective(model, student_losses: Sequence[losses.Loss],
     raise ValueError("students trained together cannot keep a buffer of predictions")
 
   def objective(params, batch, step, loss_state):
-    logits = model.apply({"params": params}, batch["input_ids"], batch["attention_mask"])
+    logits = model.apply({"params": params}, *model_inputs(model, batch))
     step_frac = steps.step_fraction(step, total_steps)
     fns = [functools.partial(loss.fn, step_frac=step_frac) for loss in student_losses]
     per_example = steps.chosen_loss(loss_state["student"], fns, logits, batch["labels"])
