@@ -3,8 +3,9 @@ ceiling by default), val (model selection; drawn from the training pool, present
 task.n_val > 0) and test.
 
 A split is a dict of per-document arrays with "label", "id" and either "text" (text tasks,
-tokenised later by each model's own tokenizer) or "input_ids"/"attention_mask" (the synthetic
-task). A document's id is its row in the source (text tasks) or its index in the generated
+tokenised later by each model's own tokenizer), "input_ids"/"attention_mask" (the synthetic
+task) or nothing more (embedding tasks: each model's features are read by id from its own
+file, data/embeddings.py). A document's id is its row in the source (text tasks) or its index in the generated
 pool (latent_topics, where val follows the training documents): the key of external label
 files.
 """
@@ -18,10 +19,10 @@ from typing import Mapping
 
 import numpy as np
 
-from w2s_jax.data import latent_topics, sources, text_tasks, vault
+from w2s_jax.data import embeddings, latent_topics, sources, text_tasks, vault
 from w2s_jax.errors import ConfigError, DataError
 
-TASKS = ("latent_topics", *text_tasks.TASKS)
+TASKS = ("latent_topics", *text_tasks.TASKS, embeddings.TASK)
 
 Arrays = dict[str, np.ndarray]
 
@@ -66,6 +67,8 @@ def load_splits(task_cfg: Mapping, seed: int) -> dict[str, Arrays]:
       val["id"] = n_docs + np.arange(n_val)
   elif is_text(task_cfg):
     train, val, test = _text_splits(name, task_cfg, seed)
+  elif is_embeddings(task_cfg):
+    train, val, test = embeddings.load_splits(task_cfg, seed)
   else:
     raise ConfigError(f"task.name={name!r} is unknown; choose from {', '.join(TASKS)}")
   split_a, split_b = split_a_b(train, n_docs, seed)
@@ -196,6 +199,9 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
 def input_files(task_cfg: Mapping) -> dict[str, pathlib.Path]:
   """The local files a task's splits are read from, by source split ("train", "test"); none
   for a generated task."""
+  if is_embeddings(task_cfg):  # every split reads the folder (labels and each model's file)
+    folder = embeddings.folder_of(task_cfg)
+    return {"train": folder, "test": folder}
   if not is_text(task_cfg):
     return {}
   return sources.local_inputs(text_tasks.TASKS[task_cfg["name"]], task_cfg)
@@ -230,6 +236,11 @@ def generation_bytes(task_cfg: Mapping, n_docs: int) -> int:
 
 def is_text(task_cfg: Mapping) -> bool:
   return task_cfg["name"] in text_tasks.TASKS
+
+
+def is_embeddings(task_cfg: Mapping) -> bool:
+  """A task whose examples are precomputed feature vectors, one file per model."""
+  return task_cfg["name"] == embeddings.TASK
 
 
 def model_overrides(task_cfg: Mapping) -> dict:

@@ -58,9 +58,28 @@ def check_model_section(cfg: Mapping, role: str) -> None:
     raise ConfigError(f"config section {role!r} lacks {missing}; a model section needs "
                       f"{', '.join(ROLE_FIELDS)}")
   model = section["model"]
+  on_embeddings = data.is_embeddings(cfg["task"])
+  if on_embeddings != models.is_feature_head(model):
+    raise ConfigError(
+        f"{role}.model: an embedding task's models are heads over its features (arch="
+        f"'{models.FEATURE_HEAD}', features='<file>'), and heads read only embedding tasks; "
+        "start from --config=configs/embeddings.py" if on_embeddings else
+        f"{role}.model.arch='{models.FEATURE_HEAD}' reads an embedding task's features; set "
+        "task.name='embeddings' (configs/embeddings.py)")
   if models.is_checkpoint(model):
     if not model.get("checkpoint"):
       models.registry.get(model.get("name", ""))  # unknown names fail here, before any work
+  elif on_embeddings:
+    if not isinstance(model.get("features"), str) or not model["features"]:
+      raise ConfigError(f"{role}.model.features must name the task folder's <model>.npz "
+                        "whose features the head reads")
+    if not isinstance(model.get("hidden", 0), int) or model.get("hidden", 0) < 0:
+      raise ConfigError(f"{role}.model.hidden={model.get('hidden')!r} must be an integer "
+                        ">= 0 (0: a linear head)")
+    if section["linear_probe"] or pretraining(cfg, role):
+      raise ConfigError(f"{role}: a head over features has no backbone to freeze or "
+                        f"pretrain; set {role}.linear_probe=False and "
+                        f"{role}.pretrain.enabled=False")
   else:
     validation.check_choice(f"{role}.model.arch", model["arch"], models.ARCHITECTURES)
   validation.check_choice(f"{role}.pooling", section["pooling"], POOLINGS)
@@ -198,6 +217,8 @@ def model_name(cfg: Mapping, role: str) -> str:
   if given:
     return given
   model = cfg[role]["model"]
+  if models.is_feature_head(model):
+    return model["features"] + (f"-mlp{model['hidden']}" if model.get("hidden") else "")
   if models.is_checkpoint(model):
     name = model.get("name") or pathlib.Path(model["checkpoint"]).name
     name += f"-L{model['n_layers']}" if model.get("n_layers") else ""

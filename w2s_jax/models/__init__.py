@@ -36,8 +36,21 @@ OVERRIDABLE = ("dtype", "param_dtype", "remat", "remat_policy", "scan_layers", "
 CHECKPOINT_KEYS = ("name", "checkpoint", "pretrained", *OVERRIDABLE)
 
 
+FEATURE_HEAD = "head"  # model.arch of a head over an embedding task's features
+
+
 def is_checkpoint(model_cfg: Mapping[str, Any]) -> bool:
   return "arch" not in model_cfg
+
+
+def is_feature_head(model_cfg: Mapping[str, Any]) -> bool:
+  """A head (linear, or an MLP with model.hidden > 0) over the features that the embedding
+  task's file model.features holds: no backbone."""
+  return model_cfg.get("arch") == FEATURE_HEAD
+
+
+def build_feature_head(model_cfg: Mapping[str, Any], *, head_init_std=0.0) -> FeatureHead:
+  return FeatureHead(hidden=int(model_cfg.get("hidden", 0)), head_init_std=head_init_std)
 
 
 def checkpoint_folder(model_cfg: Mapping[str, Any]):
@@ -142,5 +155,6 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
            "LanguageModel", "Llama", "LlamaConfig", "MPNet", "MPNetConfig", "Pooled", "build_backbone",
            "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder",
-           "FeatureHead", "TOKEN_INPUTS", "is_checkpoint", "is_trainable", "model_inputs",
+           "FEATURE_HEAD", "FeatureHead", "TOKEN_INPUTS", "build_feature_head", "is_checkpoint",
+           "is_feature_head", "is_trainable", "model_inputs",
            "max_positions", "pretrained_backbone_params", "pool", "registry", "tokenizer_for"]

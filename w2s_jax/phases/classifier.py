@@ -87,7 +87,8 @@ def reads_frozen_features(cfg, role: str, replica: int = 0) -> bool:
   features' backbone too)."""
   section = cfg[role]
   model_cfg = keys.model_config(cfg, role)
-  if not section["linear_probe"] or model_cfg.get("lora_rank", 0):
+  if (not section["linear_probe"] or model_cfg.get("lora_rank", 0)
+      or models.is_feature_head(model_cfg)):
     return False
   given = ((models.is_checkpoint(model_cfg) and model_cfg.get("pretrained", True))
            or keys.pretraining(cfg, role) is not None)
@@ -99,7 +100,10 @@ def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
   section = ctx.cfg[role]
   model_cfg = keys.model_config(ctx.cfg, role)
   trainable = None
-  if reads_frozen_features(ctx.cfg, role, replica):
+  if models.is_feature_head(model_cfg):  # an embedding task: the role's own features
+    model = models.build_feature_head(model_cfg, head_init_std=section["head_init_std"])
+    inputs_of = functools.partial(ctx.encoded, role)
+  elif reads_frozen_features(ctx.cfg, role, replica):
     model = models.FeatureHead(head_init_std=section["head_init_std"])
     inputs_of = functools.partial(features.frozen_features, ctx, role)
   else:

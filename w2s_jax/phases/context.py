@@ -11,8 +11,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from w2s_jax import models, tracking
-from w2s_jax.data import tokenize
+from w2s_jax import data, models, tracking
+from w2s_jax.data import embeddings, tokenize
 from w2s_jax.phases import keys
 from w2s_jax.train import StopRequest
 
@@ -31,9 +31,9 @@ class Context:
   phase_seconds: float = 0.0  # own wall time of the phases computed so far
 
   def encoded(self, role: str, split: str):
-    """(arrays {input_ids, attention_mask}, keep mask) of a split for the role's model: text
-    tokenised by that model's tokenizer; keep is False for documents the max_ctx policy
-    drops."""
+    """(arrays, keep mask) of a split for the role's model: {input_ids, attention_mask}
+    (text tokenised by that model's tokenizer; keep is False for documents the max_ctx
+    policy drops), or {features} of the model's file on an embedding task."""
     with self._encoding:
       if (role, split) not in self._encoded:
         self._encoded[role, split] = self._encode(role, split)
@@ -41,6 +41,10 @@ class Context:
 
   def _encode(self, role: str, split: str):
     records = self.splits[split]
+    if data.is_embeddings(self.cfg["task"]):
+      model = self.cfg[role]["model"]["features"]
+      features = embeddings.features_of(self.cfg["task"], model, records["id"])
+      return {"features": features}, np.ones(len(features), bool)
     if "text" not in records:
       arrays = {k: records[k] for k in ("input_ids", "attention_mask")}
       return arrays, np.ones(len(records["label"]), bool)

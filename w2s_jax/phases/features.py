@@ -52,7 +52,9 @@ def features_phase(ctx: Context, role: str, split: str, layer: int = -1) -> path
 
 def frozen_features(ctx: Context, role: str, split: str, layer: int = -1):
   """(arrays {features, lengths}, keep mask) of a split, as Context.encoded gives tokens: the
-  inputs of a FeatureHead."""
+  inputs of a FeatureHead. On an embedding task, the role's features are the task's."""
+  if models.is_feature_head(ctx.cfg[role]["model"]):
+    return ctx.encoded(role, split)
   saved = artefacts.load_npz(features_phase(ctx, role, split, layer) / FEATURES_FILE)
   return {"features": saved["features"], "lengths": saved["lengths"]}, saved["keep"]
 

@@ -26,7 +26,7 @@ def model_config(cfg, role: str) -> dict:
   """The role's model config, with the vocabulary and length the task or tokenizer fixes for
   a custom architecture."""
   section = dict(cfg[role]["model"])
-  if models.is_checkpoint(section):
+  if models.is_checkpoint(section) or models.is_feature_head(section):
     return section
   if data.is_text(cfg["task"]):
     tokenizer = models.tokenizer_for(section)
