@@ -154,14 +154,22 @@ def features_of(task_cfg: Mapping, model: str, ids: np.ndarray) -> np.ndarray:
                     f"{model!r}; the folder has {', '.join(model_files(folder)) or 'no .npz'}")
   file_ids, features = _read_model(path, path.stat().st_mtime_ns)
   order = np.argsort(file_ids)
-  position = np.searchsorted(file_ids, ids, sorter=order)
-  position = np.minimum(position, len(file_ids) - 1)
-  found = file_ids[order[position]] == ids if len(file_ids) else np.zeros(len(ids), bool)
+
+  def rows_of(wanted):
+    position = np.minimum(np.searchsorted(file_ids, wanted, sorter=order), len(file_ids) - 1)
+    found = (file_ids[order[position]] == wanted if len(file_ids)
+             else np.zeros(len(wanted), bool))
+    return order[position], found
+  # every id of labels.csv, not only this split's: a file that misses some is caught at once
+  _, found = rows_of(read_labels(folder)["id"])
   if not found.all():
-    missing = ids[~found]
+    missing = read_labels(folder)["id"][~found]
     raise DataError(f"{path}: {len(missing)} ids of {LABELS_FILE} have no features, the "
                     f"first {missing[0]}; every id of {LABELS_FILE} needs a row")
-  return features[order[position]]
+  rows, found = rows_of(np.asarray(ids, np.int64))
+  if not found.all():
+    raise DataError(f"{path}: id {np.asarray(ids)[~found][0]} has no features")
+  return features[rows]
 
 
 def write_folder(folder: pathlib.Path, ids: np.ndarray, labels: np.ndarray,
