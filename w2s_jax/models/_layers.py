@@ -10,6 +10,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from w2s_jax.errors import ConfigError
+
 INIT = nn.initializers.normal(stddev=0.02)
 
 def gelu_exact(x):
@@ -29,6 +31,16 @@ ACTIVATIONS = {
     "silu": jax.nn.silu,
     "swish": jax.nn.silu,
 }
+
+
+def check_encoder_input(cfg, length: int) -> None:
+  """What an encoder (BERT, MPNet) checks before building: an activation we implement, and
+  an input no longer than its position table."""
+  if cfg.activation not in ACTIVATIONS:
+    raise ConfigError(f"activation {cfg.activation!r} is not supported; supported: "
+                      f"{', '.join(ACTIVATIONS)}")
+  if length > cfg.max_positions:
+    raise ValueError(f"sequence length {length} exceeds max_positions={cfg.max_positions}")
 
 
 # What a rematerialised layer keeps from its forward pass (the rest is recomputed in the

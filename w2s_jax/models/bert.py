@@ -67,13 +67,9 @@ class Bert(nn.Module):
   @nn.compact
   def __call__(self, input_ids, attention_mask, output_index=None):
     cfg = self.config
-    if cfg.activation not in _layers.ACTIVATIONS:
-      raise ConfigError(f"activation {cfg.activation!r} is not supported; supported: "
-                        f"{', '.join(_layers.ACTIVATIONS)}")
     dtype, pdtype = jnp.dtype(cfg.dtype), jnp.dtype(cfg.param_dtype)
     length = input_ids.shape[1]
-    if length > cfg.max_positions:
-      raise ValueError(f"sequence length {length} exceeds max_positions={cfg.max_positions}")
+    _layers.check_encoder_input(cfg, length)
     x = (_layers.embed("word", cfg.vocab_size, cfg.d_model, param_dtype=pdtype)(input_ids)
          + _layers.embed("position", cfg.max_positions, cfg.d_model, ("pos", "embed"),
                          pdtype)(jnp.arange(length))[None]
