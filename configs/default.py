@@ -156,6 +156,9 @@ def get_config(arg=None):
   # call of the step, the calls running side by side, the same results bit for bit as
   # training alone; all of them vmapped on accelerators, the same within float rounding).
   c.student = dict(losses="xent,logconf,product", vectorize=False, vectorize_chunk=0)
+  # Salience (docs/diagnostics.md): a logistic probe on the strong model's frozen features,
+  # fitted to this many ground-truth labels of B (0: not measured).
+  c.diagnostics = dict(salience_examples=100)
   c.supervisors = supervisors()
   c.losses = loss_sections()
   if arg == "methods":

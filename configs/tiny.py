@@ -20,4 +20,5 @@ def get_config(arg=None):
     for mode in ("relabel", "filter"):
       c.supervisors[f"{probe}_{mode}"].update(dict(k=8, k_cc=32, k_zeta=8))
   c.eval_batch_size = 64
+  c.diagnostics.salience_examples = 0  # a smoke run: no extra phases
   return c

@@ -49,6 +49,14 @@ def test_an_embedding_task_runs_end_to_end_with_probe_supervisors(tmp_path):
   for student in results["students"].values():
     assert {"accuracy", "auroc", "agreement_with_weak", "pgr"} <= set(student)
   assert "probe:logreg_relabel" in results["phases"]
+  # diagnostics: the strong features hold the label, so 100 labels of B read it out
+  diagnostics = results["diagnostics"]
+  assert diagnostics["salience"]["accuracy"] > 0.85 and diagnostics["salience"]["n_train"] == 100
+  assert -1 <= diagnostics["similarity"]["capa"] <= 1
+  xent, relabelled = (results["students"][m]["diagnostics"] for m in ("xent",
+                                                                      "xent@logreg_relabel"))
+  assert xent["misfit_B"] > 0 and isinstance(xent["misfit_bound_held"], bool)
+  assert relabelled["misfit_B"] > 0 and relabelled["misfit_test"] is None  # a probe: no test
   test_split = data.load_splits(cfg["task"], cfg["seed"])["test"]
   assert len(api.predictions(results, "weak")) == len(test_split["id"]) > N_TEST * 0.9
   again = api.run(cfg)

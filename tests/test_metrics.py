@@ -64,3 +64,36 @@ def test_pgr_is_undefined_when_the_ceiling_gap_is_noise():
   report = metrics.pgr_report(weak, weak, ceiling, labels)
   assert report["ceiling_gap"] == pytest.approx(0.001)
   assert report["pgr"] is None and report["pgr_ci95"] is None
+
+
+def test_misfit_brier_and_agreement_kappas_by_hand():
+  assert metrics.misfit([0.2, 0.8], [0.5, 0.5]) == pytest.approx(0.09)
+  assert metrics.brier([0.9, 0.2], [1, 0]) == pytest.approx((0.01 + 0.04) / 2)
+  # CAPA: observed (0.9*0.8 + 0.1*0.2 + 0.2*0.4 + 0.8*0.6) / 2 = 0.65; mean probability on
+  # the right answer 0.85 and 0.7, so chance 0.85*0.7 + 0.15*0.3 = 0.64
+  assert metrics.capa([0.9, 0.2], [0.8, 0.4], [1, 0]) == pytest.approx(0.01 / 0.36)
+  labels = np.array([1, 1, 1, 1])
+  right_a, right_b = np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0])
+  assert metrics.error_consistency(right_a * 0.8 + 0.1, right_b * 0.8 + 0.1, labels) == 0.0
+  assert metrics.error_consistency(right_a * 0.8 + 0.1, right_a * 0.6 + 0.2, labels) == 1.0
+  assert metrics.error_consistency(labels * 0.9, labels * 0.9, labels) is None  # never wrong
+  # the same probabilities agree more than chance; independent coins do not
+  p = np.random.default_rng(0).random(2000)
+  y = np.random.default_rng(1).random(2000) < p
+  assert metrics.capa(p, p, y) > 0.2
+  assert abs(metrics.capa(p, np.random.default_rng(2).random(2000), y)) < 0.05
+
+
+def test_the_misfit_bound_holds_for_a_least_squares_student_on_fixed_features():
+  """Charikar, Pai & Kim's setting: the truth is linear in the strong features, the student
+  is the least-squares fit of those features to the weak labels (a projection onto a convex
+  class), so its squared error is at most the weak model's minus the misfit."""
+  rng = np.random.default_rng(0)
+  features = rng.normal(size=(500, 6))
+  truth = 1 / (1 + np.exp(-features @ rng.normal(size=6)))
+  for noise in (0.05, 0.2, 0.4):
+    weak = np.clip(truth + rng.normal(scale=noise, size=500), 0, 1)
+    basis = np.concatenate([features, truth[:, None]], 1)  # the class holds the truth
+    student = basis @ np.linalg.lstsq(basis, weak, rcond=None)[0]
+    gain = metrics.misfit(weak, truth) - metrics.misfit(student, truth)
+    assert gain >= metrics.misfit(student, weak) - 1e-12

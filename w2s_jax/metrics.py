@@ -110,3 +110,46 @@ def t_interval95(values: Sequence[float]) -> tuple[float, float] | None:
   half = scipy.stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(
       len(values))
   return float(np.mean(values) - half), float(np.mean(values) + half)
+
+
+# ---------------------------------------------------------------- diagnostics of a run
+
+def brier(p_pos: np.ndarray, labels: np.ndarray) -> float:
+  """Mean squared error of p(y=1) against the 0/1 labels."""
+  return float(np.mean((np.asarray(p_pos, np.float64) - np.asarray(labels, np.float64)) ** 2))
+
+
+def misfit(p_student: np.ndarray, p_supervisor: np.ndarray) -> float:
+  """E[(p_student - p_supervisor)^2]: how far the student lands from the labels it was fit
+  to (Charikar, Pai & Kim 2024). For squared loss over a convex class containing the truth,
+  the student's squared error is at most its supervisor's minus this."""
+  diff = np.asarray(p_student, np.float64) - np.asarray(p_supervisor, np.float64)
+  return float(np.mean(diff ** 2))
+
+
+def _kappa(observed: float, expected: float) -> float | None:
+  return None if expected >= 1.0 else float((observed - expected) / (1.0 - expected))
+
+
+def error_consistency(p_a: np.ndarray, p_b: np.ndarray, labels: np.ndarray) -> float | None:
+  """Geirhos et al. (2020): how much more often two models are right or wrong on the same
+  examples than two independent models of their accuracies would be (a kappa; None when
+  both are always right)."""
+  labels = np.asarray(labels).astype(bool)
+  right_a, right_b = (np.asarray(p_a) > 0.5) == labels, (np.asarray(p_b) > 0.5) == labels
+  acc_a, acc_b = right_a.mean(), right_b.mean()
+  return _kappa(float(np.mean(right_a == right_b)),
+                float(acc_a * acc_b + (1 - acc_a) * (1 - acc_b)))
+
+
+def capa(p_a: np.ndarray, p_b: np.ndarray, labels: np.ndarray) -> float | None:
+  """Chance-adjusted probabilistic agreement (Goel et al. 2025), two classes: the agreement
+  of the two models' output distributions, sum_o p_a(o|x) p_b(o|x) averaged over examples,
+  against what two independent models with the same mean probability on the right answer
+  would reach by chance."""
+  p_a, p_b = np.asarray(p_a, np.float64), np.asarray(p_b, np.float64)
+  labels = np.asarray(labels).astype(bool)
+  observed = float(np.mean(p_a * p_b + (1 - p_a) * (1 - p_b)))
+  right_a = float(np.mean(np.where(labels, p_a, 1 - p_a)))
+  right_b = float(np.mean(np.where(labels, p_b, 1 - p_b)))
+  return _kappa(observed, right_a * right_b + (1 - right_a) * (1 - right_b))

@@ -73,6 +73,10 @@ def validate(cfg: Mapping) -> None:
       raise ConfigError(f"{role}.train.eval_every > 0 selects on validation; set "
                         "task.n_val > 0")
   validation.check_choice("ceiling.split", cfg["ceiling"]["split"], CEILING_SPLITS)
+  salience = cfg.get("diagnostics", {}).get("salience_examples", 0)
+  if not isinstance(salience, int) or isinstance(salience, bool) or salience < 0:
+    raise ConfigError(f"diagnostics.salience_examples={salience!r} must be an integer >= 0 "
+                      "(0: salience not measured)")
   base.check_host_memory(cfg, roles(cfg))
   for name in cfg.get("losses", {}):
     losses.spec(name, cfg["losses"])

@@ -21,7 +21,7 @@ import numpy as np
 from w2s_jax import data, figures, metrics, phases, train
 from w2s_jax.core import paths
 from w2s_jax.experiments import base
-from w2s_jax.experiments.w2s import config, supervisors
+from w2s_jax.experiments.w2s import config, diagnostics, supervisors
 
 
 def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
@@ -35,6 +35,18 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   if test_p is not None:
     summary["test"] = metrics.summarize(test_p[scored], test_labels)
   return summary
+
+
+def _student_diagnostics(supervisor, student_dir, p_test, scored, test_labels) -> dict:
+  """Misfit against the student's own supervisor, on test where the supervisor predicts every
+  scored document (a model or an ensemble of models)."""
+  supervisor_test = supervisor.test_p() if hasattr(supervisor, "test_p") else None
+  if supervisor_test is not None:
+    supervisor_test = supervisor_test[scored]
+    if not np.isfinite(supervisor_test).all():
+      supervisor_test = None
+  return diagnostics.student({"B": phases.predictions(student_dir)["B"], "test": p_test},
+                             supervisor.labels("B"), supervisor_test, test_labels)
 
 
 def _students(ctx, methods, resolved) -> dict[str, pathlib.Path]:
@@ -94,6 +106,8 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
     m.update(metrics.pgr_report(p, weak_p, ceiling_p, test_labels, seed=cfg["seed"]))
     m["pgr_auroc"] = (metrics.pgr(m["auroc"], weak_m["auroc"], ceiling_m["auroc"])
                       if m["pgr"] is not None else None)
+    m["diagnostics"] = _student_diagnostics(resolved[supervisor], student_dirs[name], p,
+                                            scored, test_labels)
     students[name] = m
 
   results = base.write_results(cfg, {
@@ -102,6 +116,9 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
       "names": {role: base.model_name(cfg, role) for role in ("weak", "strong")},
       "weak": weak_m, "ceiling": ceiling_m, "students": students,
       "supervisors": supervisor_info,
+      "diagnostics": {"similarity": diagnostics.similarity(weak_p, ceiling_p, test_labels),
+                      "salience": diagnostics.salience(
+                          ctx, cfg.get("diagnostics", {}).get("salience_examples", 0))},
       "weak_label_accuracy": supervisor_info["weak"]["label_accuracy_B"],
       "n": {**{split: int(len(arrays["label"])) for split, arrays in ctx.splits.items()},
             "test_scored": int(scored.sum()),

@@ -43,7 +43,34 @@ def run_table(result: dict) -> str:
                  f"{m['auroc']:>6.3f}{m['agreement_with_weak']:>11.3f}"
                  f"{m['gain_over_weak']:>+8.3f}  {_pgr_text(m)}")
   lines.append(FOOTNOTE)
+  if "diagnostics" in result:
+    lines += diagnostics_lines(result, width)
   return "\n".join(lines)
+
+
+def _number(value, spec=".3f") -> str:
+  return "-" if value is None else format(value, spec)
+
+
+def diagnostics_lines(result: dict, width: int) -> list[str]:
+  """The run's diagnostics (experiments/w2s/diagnostics.py) under its table."""
+  similarity, salience = (result["diagnostics"][k] for k in ("similarity", "salience"))
+  lines = [f"diagnostics: weak vs ceiling on test: CAPA {_number(similarity['capa'])}, "
+           f"error consistency {_number(similarity['error_consistency'])}"]
+  if salience is not None:
+    interval = (f" [{salience['accuracy_ci95'][0]:.3f}, {salience['accuracy_ci95'][1]:.3f}]"
+                if salience["accuracy"] is not None else "")
+    lines.append(f"salience: a logistic probe on the strong model's frozen features, "
+                 f"{salience['n_train']} labels of B: test acc "
+                 f"{_number(salience['accuracy'])}{interval}")
+  lines.append(f"{'misfit':<{width}}{'on B':>9}{'on test':>9}{'Brier gain':>12}  bound held")
+  for method, m in result["students"].items():
+    d = m["diagnostics"]
+    held = {True: "yes", False: "no", None: "-"}[d["misfit_bound_held"]]
+    lines.append(f"{'student:' + method:<{width}}{_number(d['misfit_B'], '.4f'):>9}"
+                 f"{_number(d['misfit_test'], '.4f'):>9}"
+                 f"{_number(d['brier_gain_test'], '+.4f'):>12}  {held}")
+  return lines
 
 
 def seeds_table(results: Sequence[dict]) -> str:
