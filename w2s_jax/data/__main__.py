@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from w2s_jax import data
-from w2s_jax.data import sources, text_tasks
+from w2s_jax.data import embeddings, sources, text_tasks
 from w2s_jax.errors import W2SError
 
 
@@ -21,6 +21,8 @@ def list_tasks() -> str:
     local = ", ".join(task.local.values()) or "-"
     rows.append((name, " ".join(task.hub), task.splits["test"], task.tfds or "-",
                  local + (f"  ({task.note})" if task.note else "")))
+  rows.append((embeddings.TASK, "(features computed elsewhere)", "test", "-",
+               f"{embeddings.LABELS_FILE}, <model>.npz  (docs/embeddings.md)"))
   header = ("name", "hub", "test split", "tfds", "local files")
   widths = [max(len(row[i]) for row in [header, *rows]) + 2 for i in range(4)]
   return "\n".join("".join(cell.ljust(width) for cell, width in zip(row, widths)) + row[4]
@@ -37,8 +39,12 @@ def show(name: str, source: str, data_dir: str, n: int, seed: int) -> str:
   records = splits["A"]
   out = []
   for i in range(min(n, len(records["label"]))):
-    body = (records["text"][i] if "text" in records
-            else " ".join(map(str, records["input_ids"][i][records["attention_mask"][i] == 1])))
+    if "text" in records:
+      body = records["text"][i]
+    elif "input_ids" in records:
+      body = " ".join(map(str, records["input_ids"][i][records["attention_mask"][i] == 1]))
+    else:  # an embedding task: its examples are rows of each model's file
+      body = f"id {records['id'][i]}"
     out.append(f"--- {name} A[{i}] label={records['label'][i]}\n{body}")
   return "\n".join(out)
 

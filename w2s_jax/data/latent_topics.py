@@ -21,6 +21,8 @@ from typing import Mapping
 
 import numpy as np
 
+from w2s_jax.errors import ConfigError
+
 PAD, HEADER_NEG, HEADER_POS, END = 0, 1, 2, 3
 N_SPECIAL = 4  # then one tag token per topic, then the content tokens
 
@@ -48,6 +50,37 @@ class World:
   @property
   def seq_len(self) -> int:
     return self.max_len + 3  # header, content, END, and the topic tag in pretraining text
+
+
+# The world's transition tables hold n_topics x n_content^2 float64s; past this they would
+# not be a small synthetic task any more (32 content tokens and 8 topics take 64 KiB).
+MAX_WORLD_BYTES = 2**30
+
+
+def check_config(cfg: Mapping) -> None:
+  """The world's settings, each a ConfigError naming the key (before anything is built)."""
+  def whole(key: str, low: int, high: float = float("inf")) -> int:
+    value = cfg[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+      bound = f"between {low} and {high}" if high != float("inf") else f">= {low}"
+      raise ConfigError(f"task.{key}={value!r} must be an integer {bound}")
+    return value
+
+  def fraction(key: str) -> None:
+    value = cfg[key]
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+      raise ConfigError(f"task.{key}={value!r} must be a number between 0 and 1")
+
+  whole("world_seed", 0)
+  n_topics, n_content = whole("n_topics", 2), whole("n_content_tokens", 1)
+  whole("successors_per_token", 1, n_content)
+  fraction("transition_noise")
+  fraction("header_agreement")
+  whole("max_len", whole("min_len", 1))
+  if n_topics * n_content**2 * 8 > MAX_WORLD_BYTES:
+    raise ConfigError(f"task.n_topics={n_topics} x task.n_content_tokens={n_content}^2 "
+                      f"transition tables would take {n_topics * n_content**2 * 8 / 2**30:.1f} "
+                      f"GiB; keep them under {MAX_WORLD_BYTES // 2**30} GiB")
 
 
 def make_world(cfg: Mapping) -> World:

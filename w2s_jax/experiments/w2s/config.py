@@ -7,7 +7,7 @@ from typing import Mapping
 
 from w2s_jax import data, losses, train
 from w2s_jax.core import parsing, validation
-from w2s_jax.data import sources, tokenize
+from w2s_jax.data import latent_topics, sources, tokenize
 from w2s_jax.errors import ConfigError
 from w2s_jax.experiments import base
 from w2s_jax.experiments.w2s import supervisors
@@ -51,6 +51,8 @@ def validate(cfg: Mapping) -> None:
   validation.check_choice("task.name", task["name"], data.TASKS)
   for key in ("task.n_docs", "task.n_test", "eval_batch_size"):
     validation.check_positive(cfg, key)
+  if task["name"] == "latent_topics":
+    latent_topics.check_config(task)
   if data.is_text(task):
     if "source" not in task:
       raise ConfigError(f"task.name={task['name']!r} is a text task, and this config's task "
