@@ -26,7 +26,8 @@ def test_seeds_table_counts_undefined_runs_with_sample_std():
   assert len(cells) == 7  # model, supervisor, loss, acc, gain, PGR, agreement
 
 
-def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4):
+def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4,
+             diagnostics=None):
   """A finished run's results.json and config.json, with the numbers given."""
   import json
 
@@ -41,12 +42,16 @@ def fake_run(workdir, seed, weak_acc, ceiling_acc, student_acc, pgr, lr=3e-4):
   student = {**model(student_acc), "agreement_with_weak": 0.9, "gain_over_weak": 0.1,
              "pgr": pgr, "pgr_ci95": None if pgr is None else [pgr - 0.2, pgr + 0.2],
              "supervisor": "weak", "loss": "xent"}
+  if diagnostics:
+    student["diagnostics"] = diagnostics["student"]
   folder = workdir / "results" / paths.results_hash(cfg)
   folder.mkdir(parents=True)
   results = {"task": "latent_topics", "seed": seed, "config_hash": folder.name, "wall_s": 1.0,
              "n": {"test": 100}, "names": {"weak": "w", "strong": "s"}, "weak": model(weak_acc),
              "ceiling": model(ceiling_acc), "students": {"xent": student}, "phases": {},
              "results_file": str(folder / "results.json")}
+  if diagnostics:
+    results["diagnostics"] = diagnostics["run"]
   (folder / "results.json").write_text(json.dumps(results))
   (folder / "config.json").write_text(json.dumps(cfg))
 
@@ -87,6 +92,24 @@ def test_report_numbers_come_from_the_results_files(tmp_path):
   for path in pngs:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert matplotlib.image.imread(path).shape[2] in (3, 4)
+
+
+def test_report_has_the_diagnostics_table_and_figure(tmp_path):
+  import matplotlib.image
+  for seed, (misfit, gain, capa) in enumerate([(0.02, 0.03, 0.4), (0.04, 0.01, 0.6)]):
+    diagnostics = {"student": {"misfit_B": misfit, "misfit_test": misfit,
+                               "brier_gain_test": gain, "misfit_bound_held": gain >= misfit},
+                   "run": {"similarity": {"capa": capa, "error_consistency": capa / 2},
+                           "salience": {"accuracy": 0.9, "n_train": 100}}}
+    fake_run(tmp_path, seed, 0.70, 0.90, 0.8, 0.5, diagnostics=diagnostics)
+  written = report.write_report(tmp_path)
+  (row,) = written["sections"]["w2s"].rows
+  assert row["misfit_test"] == pytest.approx(0.03) and row["capa"] == pytest.approx(0.5)
+  assert row["misfit_bound_held"] == "1/2" and row["salience"] == pytest.approx(0.9)
+  markdown = (tmp_path / "report" / "report.md").read_text()
+  assert "| 0.0300 | 0.0300 | +0.0200 | 1/2 | 0.500 | 0.250 | 0.900 |" in markdown
+  figure = tmp_path / "report" / "pgr_vs_diagnostics.png"
+  assert figure in written["files"] and matplotlib.image.imread(figure).shape[2] in (3, 4)
 
 
 def test_report_of_an_empty_folder_says_so(tmp_path, capsys):

@@ -100,6 +100,29 @@ def pgr_per_method(rows: Sequence[dict], path: pathlib.Path, title: str):
   return _save(fig, path)
 
 
+def pgr_vs_diagnostics(points: Sequence[dict], path: pathlib.Path) -> pathlib.Path:
+  """PGR of every (run, student) against its misfit on test and against the weak model's
+  similarity (CAPA) to the ceiling, one colour per weak -> strong pair."""
+  fig, axes = _grid(2, width=5.0, height=3.8)
+  pairs = list(dict.fromkeys(p["pair"] for p in points))
+  colors = {pair: _pyplot().cm.viridis(i / max(len(pairs) - 1, 1))
+            for i, pair in enumerate(pairs)}
+  for ax, key, label in ((axes[0], "misfit_test", "misfit to the supervisor on test"),
+                         (axes[1], "capa", "CAPA of weak and ceiling on test")):
+    for pair in pairs:
+      chosen = [p for p in points if p["pair"] == pair and p[key] is not None]
+      ax.scatter([p[key] for p in chosen], [p["pgr"] for p in chosen], s=14,
+                 color=colors[pair], label=pair)
+    low, high = PGR_AXIS
+    if any(not low <= p["pgr"] <= high for p in points):
+      ax.set_ylim(low, high)
+    ax.axhline(0, color="k", linewidth=0.8)
+    ax.set(xlabel=label, ylabel="PGR")
+    ax.legend(fontsize=6)
+  fig.suptitle("PGR against the diagnostics (one point per run and student)")
+  return _save(fig, path)
+
+
 def report_figures(rows: Sequence[dict], out: pathlib.Path) -> list[pathlib.Path]:
   """Both figures for each task and setting of the rows."""
   paths = []

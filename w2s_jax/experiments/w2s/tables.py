@@ -143,8 +143,63 @@ def summarize_runs(runs: Sequence[tuple[dict, dict]]) -> list[dict]:
                            ("agreement_with_weak", [s["agreement_with_weak"] for s in students])):
         mean, std, _ = metrics.mean_std(values)
         row[name], row[f"{name}_std"] = mean, std
+      row.update(_diagnostics_summary(results, students))
       rows.append(row)
   return sorted(rows, key=lambda r: (r["task"], r["differs"], r["weak"], r["strong"]))
+
+
+def _diagnostics_summary(results: Sequence[dict], students: Sequence[dict]) -> dict:
+  """Means over seeds of a row's diagnostics (None where the runs predate them or lack
+  one), and how many seeds the misfit bound held in."""
+  def mean_of(values):
+    summary = metrics.mean_std([v for v in values if v is not None] or [None])
+    return summary[0] if summary else None
+  run_diagnostics = [r.get("diagnostics") or {} for r in results]
+  own = [s.get("diagnostics") or {} for s in students]
+  held = [d.get("misfit_bound_held") for d in own if d.get("misfit_bound_held") is not None]
+  return {
+      "misfit_B": mean_of([d.get("misfit_B") for d in own]),
+      "misfit_test": mean_of([d.get("misfit_test") for d in own]),
+      "brier_gain_test": mean_of([d.get("brier_gain_test") for d in own]),
+      "misfit_bound_held": f"{sum(held)}/{len(held)}" if held else None,
+      "capa": mean_of([(d.get("similarity") or {}).get("capa") for d in run_diagnostics]),
+      "error_consistency": mean_of([(d.get("similarity") or {}).get("error_consistency")
+                                    for d in run_diagnostics]),
+      "salience": mean_of([(d.get("salience") or {}).get("accuracy") for d in run_diagnostics]),
+  }
+
+
+def diagnostic_points(runs: base.Runs) -> list[dict]:
+  """One point per (run, student) with a PGR and diagnostics: what the sweep figure plots."""
+  points = []
+  for _, results in runs:
+    similarity = (results.get("diagnostics") or {}).get("similarity") or {}
+    for method, student in results["students"].items():
+      own = student.get("diagnostics") or {}
+      if student["pgr"] is None or not own:
+        continue
+      points.append({"task": results["task"], "method": method, "pgr": student["pgr"],
+                     "pair": f"{results['names']['weak']} -> {results['names']['strong']}",
+                     "misfit_test": own.get("misfit_test"), "capa": similarity.get("capa"),
+                     "error_consistency": similarity.get("error_consistency")})
+  return points
+
+
+DIAGNOSTICS_COLUMNS = ("task", "setting", "weak", "strong", "method", "misfit on B",
+                       "misfit on test", "Brier gain on test", "bound held",
+                       "CAPA weak/ceiling", "error consistency", "salience")
+
+
+def diagnostics_markdown(rows: Sequence[dict]) -> str:
+  lines = ["| " + " | ".join(DIAGNOSTICS_COLUMNS) + " |",
+           "|" + "---|" * len(DIAGNOSTICS_COLUMNS)]
+  for r in rows:
+    cells = [r["task"], r["differs"] or "-", r["weak"], r["strong"], r["method"],
+             _number(r["misfit_B"], ".4f"), _number(r["misfit_test"], ".4f"),
+             _number(r["brier_gain_test"], "+.4f"), r["misfit_bound_held"] or "-",
+             _number(r["capa"]), _number(r["error_consistency"]), _number(r["salience"])]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
 
 
 MARKDOWN_COLUMNS = ("task", "setting", "weak", "strong", "method", "seeds", "weak acc",
@@ -172,7 +227,8 @@ CSV_FIELDS = ("task", "differs", "weak", "strong", "method", "supervisor", "loss
               "weak_accuracy", "weak_accuracy_std", "ceiling_accuracy", "ceiling_accuracy_std",
               "student_accuracy", "student_accuracy_std", "student_auroc", "student_auroc_std",
               "pgr_median", "pgr_mean", "pgr_ci95", "pgr_undefined", "agreement_with_weak",
-              "agreement_with_weak_std", "setting")
+              "agreement_with_weak_std", "misfit_B", "misfit_test", "brier_gain_test",
+              "misfit_bound_held", "capa", "error_consistency", "salience", "setting")
 
 
 
@@ -181,6 +237,9 @@ def report(runs: base.Runs, out: pathlib.Path) -> base.ReportSection:
   """report.csv, the accuracy-vs-ceiling and PGR figures, and the markdown table."""
   rows = summarize_runs(runs)
   pngs = figures.report_figures(rows, out) if rows else []
+  points = diagnostic_points(runs)
+  if any(p["misfit_test"] is not None or p["capa"] is not None for p in points):
+    pngs.append(figures.pgr_vs_diagnostics(points, out / "pgr_vs_diagnostics.png"))
   with open(out / "report.csv", "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
@@ -194,6 +253,11 @@ def report(runs: base.Runs, out: pathlib.Path) -> base.ReportSection:
       "test accuracy, its 95% interval a t interval over seeds (one seed: the paired "
       "bootstrap interval over test examples); undef when the ceiling is not significantly "
       "above the weak model.", "", rows_markdown(rows) if rows else "(no weak-to-strong runs)",
+      "", "## Diagnostics", "",
+      "Means over seeds (experiments/w2s/diagnostics.py): each student's misfit to its "
+      "supervisor, the squared-error gain over that supervisor on test and how many seeds "
+      "the misfit bound held in; the weak model's similarity to the ceiling; salience.", "",
+      diagnostics_markdown(rows) if rows else "",
       "", "## Figures", "", *(f"![{p.stem}]({p.name})" for p in pngs), "",
       "## Training curves per run", "", *(f"- {p}" for p in curves if p.exists())]
   return base.ReportSection("\n".join(markdown), rows, [out / "report.csv", *pngs],
