@@ -50,11 +50,10 @@ def test_an_embedding_task_runs_end_to_end_with_probe_supervisors(tmp_path):
     assert {"accuracy", "auroc", "agreement_with_weak", "pgr"} <= set(student)
   assert "probe:logreg_relabel" in results["phases"]
   # diagnostics: the strong features hold the label, so 100 labels of B read it out
-  diagnostics = results["diagnostics"]
+  diagnostics = api.diagnostics(results)
   assert diagnostics["salience"]["accuracy"] > 0.85 and diagnostics["salience"]["n_train"] == 100
   assert -1 <= diagnostics["similarity"]["capa"] <= 1
-  xent, relabelled = (results["students"][m]["diagnostics"] for m in ("xent",
-                                                                      "xent@logreg_relabel"))
+  xent, relabelled = (diagnostics["students"][m] for m in ("xent", "xent@logreg_relabel"))
   assert xent["misfit_B"] > 0 and isinstance(xent["misfit_bound_held"], bool)
   assert relabelled["misfit_B"] > 0 and relabelled["misfit_test"] is None  # a probe: no test
   test_split = data.load_splits(cfg["task"], cfg["seed"])["test"]

@@ -1,10 +1,10 @@
 """w2s_jax: weak-to-strong generalization experiments in JAX/Flax.
 
-The Python API (w2s_jax/api.py): load_config, run, load_results, predictions.
+The Python API (w2s_jax/api.py): load_config, run, load_results, predictions, diagnostics.
 """
 
-from w2s_jax.api import load_config, load_results, predictions, run
+from w2s_jax.api import diagnostics, load_config, load_results, predictions, run
 
 __version__ = "0.1.0"
 
-__all__ = ["load_config", "load_results", "predictions", "run"]
+__all__ = ["diagnostics", "load_config", "load_results", "predictions", "run"]

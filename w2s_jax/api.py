@@ -5,6 +5,7 @@
   results = w2s_jax.run(cfg)                       # or run(cfg, seeds=[0, 1, 2])
   runs = w2s_jax.load_results("runs")              # every finished run of a workdir
   p = w2s_jax.predictions(results, "student:xent") # p(y=1) on each test document
+  d = w2s_jax.diagnostics(results)                 # misfit, similarity, salience
 """
 
 from __future__ import annotations
@@ -41,6 +42,19 @@ def run(config: config_dict.ConfigDict | Mapping, seeds: Sequence[int] | None = 
   if seeds is None:
     return experiment.run(cfg, stop)
   return [experiment.run({**cfg, "seed": int(seed)}, stop) for seed in seeds]
+
+
+def diagnostics(results: Mapping) -> dict:
+  """A weak-to-strong run's diagnostics (experiments/w2s/diagnostics.py): {"similarity":
+  {capa, error_consistency} of the weak model and the ceiling, "salience": the strong
+  model's frozen features read by a probe on a few labels (None when not measured),
+  "students": {method: {misfit_B, misfit_test, brier_gain_test, misfit_bound_held}}}."""
+  if "diagnostics" not in results:
+    raise ConfigError("these results have no diagnostics: they come from a measurement "
+                      "tampering run or from a version before diagnostics; rerun the config "
+                      "(its phases are reused)")
+  return {**results["diagnostics"],
+          "students": {m: s["diagnostics"] for m, s in results["students"].items()}}
 
 
 def load_results(path) -> list[dict]:
