@@ -1,5 +1,5 @@
 """Property-based tests of the input surfaces a user writes by hand: labels files, config
-overrides, local task files and MTD files. Every generated input either loads as its content says or raises the project's
+overrides, local task files, MTD files and embedding task folders. Every generated input either loads as its content says or raises the project's
 one-line error, never another exception.
 
 The suite runs a short profile (20 examples a property, 10 for files read through HF datasets); the long one (1000 examples per surface) is
@@ -14,6 +14,7 @@ import os
 import pathlib
 import tempfile
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -342,5 +343,50 @@ def test_any_bytes_as_an_mtd_file_read_or_fail_in_one_line(content):
   path = folder_with({"train.jsonl": content})
   try:
     mtd.load_released(str(path / "train.jsonl"))
+  except W2SError as e:
+    assert one_line(e), e
+
+
+# ------------------------------------------------------------- embedding task folders
+
+def embedding_folder(labels_csv: bytes, model_npz: bytes) -> dict:
+  folder = folder_with({"labels.csv": labels_csv, "m.npz": model_npz})
+  return dict(name="embeddings", data_dir=str(folder), n_docs=6, n_test=2, n_val=0,
+              balance=False, test_seed=0)
+
+
+def read_embedding_task(task) -> None:
+  """Loads the splits and the model's features of every split, as a run would."""
+  from w2s_jax.data import embeddings
+  splits = data.load_splits(task, 0)
+  for records in splits.values():
+    features = embeddings.features_of(task, "m", records["id"])
+    assert features.shape[0] == len(records["id"]) and np.isfinite(features).all()
+
+
+@given(labels_csv=st.binary(max_size=300), model_npz=st.binary(max_size=300))
+def test_any_bytes_as_an_embedding_folder_read_or_fail_in_one_line(labels_csv, model_npz):
+  try:
+    read_embedding_task(embedding_folder(labels_csv, model_npz))
+  except W2SError as e:
+    assert one_line(e), e
+
+
+@given(rows=st.lists(st.tuples(st.integers(-5, 40), st.sampled_from(["0", "1", "2", "x"]),
+                               st.sampled_from(["train", "test", "val"])),
+                     min_size=1, max_size=16),
+       dims=st.tuples(st.integers(0, 20), st.integers(0, 4)),
+       extra_id=st.booleans(), poison=st.sampled_from([None, np.nan, np.inf]))
+def test_any_labels_and_features_read_or_fail_in_one_line(rows, dims, extra_id, poison):
+  labels_csv = ("id,label,split\n" + "".join(f"{i},{y},{s}\n" for i, y, s in rows)).encode()
+  n, d = dims
+  ids = np.arange(n) + (1 if extra_id else 0)
+  features = np.ones((n, d))
+  if poison is not None and n and d:
+    features[n // 2, d // 2] = poison
+  buffer = io.BytesIO()
+  np.savez(buffer, ids=ids, features=features)
+  try:
+    read_embedding_task(embedding_folder(labels_csv, buffer.getvalue()))
   except W2SError as e:
     assert one_line(e), e

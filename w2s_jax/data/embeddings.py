@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 import pathlib
+import zipfile
 from typing import Mapping
 
 import numpy as np
@@ -44,36 +45,49 @@ def folder_of(task_cfg: Mapping) -> pathlib.Path:
 def read_labels(folder: pathlib.Path) -> dict[str, np.ndarray]:
   """{"id", "label", "split"} of labels.csv, every row checked."""
   path = folder / LABELS_FILE
-  ids, labels, splits = [], [], []
-  with open(path, newline="", encoding="utf-8") as f:
-    reader = csv.reader(f)
-    header = next(reader, None)
-    if header is None or [h.strip() for h in header] != list(COLUMNS):
-      raise DataError(f"{path}: the header must be {','.join(COLUMNS)}, not "
-                      f"{','.join(header or ['(empty file)'])}")
-    for line, row in enumerate(reader, start=2):
-      if not row:
-        continue
-      if len(row) != len(COLUMNS):
-        raise DataError(f"{path}:{line}: {len(row)} fields, expected {len(COLUMNS)} "
-                        f"({','.join(COLUMNS)})")
-      id_text, label_text, split = (cell.strip() for cell in row)
-      try:
-        ids.append(int(id_text))
-      except ValueError:
-        raise DataError(f"{path}:{line}: id {id_text!r} is not an integer") from None
-      if label_text not in ("0", "1"):
-        raise DataError(f"{path}:{line}: label {label_text!r} must be 0 or 1")
-      if split not in SPLITS:
-        raise DataError(f"{path}:{line}: split {split!r} must be one of {', '.join(SPLITS)}")
-      labels.append(int(label_text))
-      splits.append(split)
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+      ids, labels, splits = _parse_labels(path, csv.reader(f))
+  except UnicodeDecodeError as e:
+    raise DataError(f"{path} is not UTF-8 text (byte {e.start}); write it as a UTF-8 CSV "
+                    f"with columns {','.join(COLUMNS)}") from None
+  except csv.Error as e:
+    raise DataError(f"{path} does not read as CSV ({e})") from None
   ids = np.asarray(ids, np.int64)
   unique, counts = np.unique(ids, return_counts=True)
   if (counts > 1).any():
     raise DataError(f"{path}: id {unique[counts > 1][0]} appears "
                     f"{counts[counts > 1][0]} times; ids must be unique")
   return {"id": ids, "label": np.asarray(labels, np.int64), "split": np.asarray(splits)}
+
+
+def _parse_labels(path, reader):
+  ids, labels, splits = [], [], []
+  header = next(reader, None)
+  if header is None or [h.strip() for h in header] != list(COLUMNS):
+    raise DataError(f"{path}: the header must be {','.join(COLUMNS)}, not "
+                    f"{','.join(header or ['(empty file)'])[:80]!r}")
+  for line, row in enumerate(reader, start=2):
+    if not row:
+      continue
+    if len(row) != len(COLUMNS):
+      raise DataError(f"{path}:{line}: {len(row)} fields, expected {len(COLUMNS)} "
+                      f"({','.join(COLUMNS)})")
+    id_text, label_text, split = (cell.strip() for cell in row)
+    try:
+      ids.append(int(id_text))
+    except ValueError:
+      raise DataError(f"{path}:{line}: id {id_text[:40]!r} is not an integer") from None
+    if not -2**63 <= ids[-1] < 2**63:
+      raise DataError(f"{path}:{line}: id {id_text[:40]} does not fit in 64 bits")
+    if label_text not in ("0", "1"):
+      raise DataError(f"{path}:{line}: label {label_text[:40]!r} must be 0 or 1")
+    if split not in SPLITS:
+      raise DataError(f"{path}:{line}: split {split[:40]!r} must be one of "
+                      f"{', '.join(SPLITS)}")
+    labels.append(int(label_text))
+    splits.append(split)
+  return ids, labels, splits
 
 
 def _pick(rows: np.ndarray, labels: np.ndarray, cap: int, balance: bool) -> np.ndarray:
@@ -116,14 +130,18 @@ def _read_model(path: pathlib.Path, mtime_ns: int):
   another mtime)."""
   del mtime_ns
   try:
-    with np.load(path, allow_pickle=False) as saved:
+    saved = np.load(path, allow_pickle=False)
+    if not isinstance(saved, np.lib.npyio.NpzFile):
+      raise ValueError("it holds one array, not named arrays")
+    with saved:
       missing = [k for k in ("ids", "features") if k not in saved.files]
       if missing:
         raise DataError(f"{path}: lacks {missing}; it needs 'ids' [n] and 'features' [n, d] "
                         f"(it has {saved.files})")
       ids, features = saved["ids"], saved["features"]
-  except (OSError, ValueError) as e:
-    raise DataError(f"{path} does not read as an .npz file ({e}); write it with "
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+    raise DataError(f"{path} does not read as an .npz file ({reason}); write it with "
                     "numpy.savez(path, ids=..., features=...)") from None
   if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
     raise DataError(f"{path}: 'ids' must be a 1-D integer array, not {ids.dtype} of shape "
