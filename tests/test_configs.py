@@ -90,6 +90,7 @@ def test_openai_config_runs_with_local_stand_ins(tmp_path):
                      n_docs=128, n_test=64, max_ctx=40)
   cfg["workdir"] = str(tmp_path / "runs")
   cfg["eval_batch_size"] = 64
+  cfg["diagnostics"]["salience_examples"] = 0
   results = api.run(cfg)
   assert set(results["students"]) == {"xent", "logconf"}
   assert results["n"]["test_scored"] <= 64  # documents of 40+ tokens dropped, for all models
@@ -113,6 +114,7 @@ def test_eleuther_config_runs_with_local_stand_ins(tmp_path):
     cfg[role]["train"]["warmup_steps"] = 2
     cfg[role]["model"]["dtype"] = cfg[role]["model"]["param_dtype"] = "float32"
   cfg["workdir"] = str(tmp_path / "runs")
+  cfg["diagnostics"]["salience_examples"] = 0
   results = api.run(cfg)
   assert set(results["students"]) == {"xent", "logconf"}
   assert results["n"]["test_scored"] == 64

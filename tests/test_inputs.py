@@ -35,6 +35,7 @@ def small_text_config(data_dir, workdir):
   from configs import text
   cfg = text.get_config("sst2").to_dict()
   cfg.update(workdir=str(workdir), eval_batch_size=32)
+  cfg["diagnostics"]["salience_examples"] = 0
   cfg["task"].update(data_dir=str(data_dir), n_docs=128, n_test=32, n_val=0, max_ctx=16)
   small = dict(cfg["weak"]["model"], d_model=16, n_heads=2, d_mlp=32)
   for role in ("weak", "strong"):
