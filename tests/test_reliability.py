@@ -2,6 +2,7 @@
 one workdir, messy data files, divergence, signals, unusable workdirs, corrupt checkpoints."""
 
 import json
+import os
 import pathlib
 import random
 import re
@@ -333,3 +334,11 @@ def test_a_write_the_disk_refuses_is_one_line_naming_the_file(tmp_path):
                or re.match(r"\..+\.(npz|json|png)\.", p.name)]
   assert not leftovers
   assert not (workdir / "results").exists()
+
+
+def test_artefacts_get_the_mode_a_plain_write_would(tmp_path):
+  """Results and embedding folders are shared between users: not mkstemp's 0600."""
+  umask = os.umask(0o022)
+  os.umask(umask)
+  artefacts.write_json(tmp_path / "a.json", {"x": 1})
+  assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -13,6 +13,12 @@ import numpy as np
 
 from w2s_jax.errors import CheckpointError
 
+# The process's umask, read once at import (os.umask can only be read by setting it): files
+# written through a temporary file get the mode a plain open() would give them, not
+# mkstemp's owner-only 0600, so results and task folders can be shared.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def write_json(path: pathlib.Path, obj) -> None:
   write_atomically(path, lambda f: f.write(json.dumps(obj, indent=2, sort_keys=True).encode()))
@@ -41,6 +47,7 @@ def write_atomically(path: pathlib.Path, write) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
+    os.fchmod(fd, 0o666 & ~_UMASK)
     with os.fdopen(fd, "wb") as f:
       write(f)
     os.replace(tmp, path)
