@@ -43,8 +43,21 @@ def folder_of(task_cfg: Mapping) -> pathlib.Path:
 
 
 def read_labels(folder: pathlib.Path) -> dict[str, np.ndarray]:
-  """{"id", "label", "split"} of labels.csv, every row checked."""
+  """{"id", "label", "split"} of labels.csv, every row checked; parsed once per version of
+  the file (a run reads it for its splits and for each model's lookup)."""
   path = folder / LABELS_FILE
+  return _read_labels(path, _version(path))
+
+
+def _version(path: pathlib.Path) -> tuple[int, int]:
+  """What tells an edited file from the one read before: its mtime and size."""
+  stat = path.stat()
+  return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _read_labels(path: pathlib.Path, version) -> dict[str, np.ndarray]:
+  del version
   try:
     with open(path, newline="", encoding="utf-8-sig") as f:
       ids, labels, splits = _parse_labels(path, csv.reader(f))
@@ -125,10 +138,9 @@ def model_files(folder: pathlib.Path) -> list[str]:
 
 
 @functools.lru_cache(maxsize=8)
-def _read_model(path: pathlib.Path, mtime_ns: int):
-  """(ids, features) of a model's file, checked; cached per file version (an edited file has
-  another mtime)."""
-  del mtime_ns
+def _read_model(path: pathlib.Path, version):
+  """(ids, features) of a model's file, checked; cached per file version (_version)."""
+  del version
   try:
     saved = np.load(path, allow_pickle=False)
     if not isinstance(saved, np.lib.npyio.NpzFile):
@@ -170,7 +182,7 @@ def features_of(task_cfg: Mapping, model: str, ids: np.ndarray) -> np.ndarray:
   if not path.is_file():
     raise DataError(f"embedding task: no {path.name} in {folder} for model.features="
                     f"{model!r}; the folder has {', '.join(model_files(folder)) or 'no .npz'}")
-  file_ids, features = _read_model(path, path.stat().st_mtime_ns)
+  file_ids, features = _read_model(path, _version(path))
   order = np.argsort(file_ids)
 
   def rows_of(wanted):
@@ -179,9 +191,10 @@ def features_of(task_cfg: Mapping, model: str, ids: np.ndarray) -> np.ndarray:
              else np.zeros(len(wanted), bool))
     return order[position], found
   # every id of labels.csv, not only this split's: a file that misses some is caught at once
-  _, found = rows_of(read_labels(folder)["id"])
+  every_id = read_labels(folder)["id"]
+  _, found = rows_of(every_id)
   if not found.all():
-    missing = read_labels(folder)["id"][~found]
+    missing = every_id[~found]
     raise DataError(f"{path}: {len(missing)} ids of {LABELS_FILE} have no features, the "
                     f"first {missing[0]}; every id of {LABELS_FILE} needs a row")
   rows, found = rows_of(np.asarray(ids, np.int64))
