@@ -48,7 +48,7 @@ def write_embedding_task(cfg, out: pathlib.Path, roles=ROLES) -> dict[str, str]:
     for role, (arrays, _) in per_role.items():
       features[names[role]].append(arrays["features"][kept])
     labels.append(ctx.splits[split]["label"][kept])
-    split_names += ["test" if split == "test" else "train"] * int(kept.sum())
+    split_names += [phases.keys.source_split(split)] * int(kept.sum())
   labels = np.concatenate(labels)
   embeddings.write_folder(out, np.arange(len(labels)), labels, np.asarray(split_names),
                           {name: np.concatenate(rows) for name, rows in features.items()})
