@@ -66,6 +66,9 @@ def supervisors(mid_role: str = "mid"):
   return dict(
       weak=dict(kind="model", role="weak", of="gt", split="A", loss="xent"),
       weak_ensemble=dict(kind="ensemble", members="weak", replicas=3),
+      # the same members, weighted by weights learned with the student (RAVEN)
+      raven=dict(kind="raven", members="weak", replicas=3, weight_lr=0.5, freeze_frac=0.5,
+                 easy_frac=0.5),
       # strong-to-strong: a student of the xent student (s2s), and of its student (s2s2)
       s2s=dict(kind="model", role="strong", of="weak", loss="xent", iters=1),
       s2s2=dict(kind="model", role="strong", of="weak", loss="xent", iters=2),

@@ -21,12 +21,17 @@ from w2s_jax.errors import ConfigError, DataError
 from w2s_jax.phases import features, keys, store
 from w2s_jax.phases.context import Context
 from w2s_jax.phases.pretrain import backbone_params
+from w2s_jax.train import learned_weights
 
 PREDICTIONS_FILE = "predictions.npz"
 
 
 class Supervisor(Protocol):
-  """Anything that gives p(y=1) on the documents of B (and val)."""
+  """Anything that gives p(y=1) on the documents of B (and val).
+
+  A supervisor whose `weighting` is not None (a train.Weighting) is a set of members whose
+  labels the student weights as it learns (train/learned_weights.py): its `member_labels(split)`
+  are [n, members] p(y=1), and `labels` their uniform mean, the weights' starting point."""
   name: str
   key: Any  # exactly what determines the labels (part of the key of what trains on them)
 
@@ -96,7 +101,10 @@ def reads_frozen_features(cfg, role: str, replica: int = 0) -> bool:
 
 
 def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
-                   settings: train.TrainSettings, replica: int = 0) -> Classifier:
+                   settings: train.TrainSettings, replica: int = 0,
+                   per_document: Mapping[str, np.ndarray] | None = None) -> Classifier:
+  """The role's classifier on the split's rows labelled p_pos; `per_document` arrays (one
+  row per document of the split) join the batches' fields, cut to the same rows."""
   section = ctx.cfg[role]
   model_cfg = keys.model_config(ctx.cfg, role)
   trainable = None
@@ -116,7 +124,8 @@ def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
   inputs, keep = inputs_of(split)
   use = keep & np.isfinite(p_pos)
   soft_labels = np.stack([1 - p_pos[use], p_pos[use]], -1).astype(np.float32)
-  arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels}
+  arrays = {**{k: v[use] for k, v in inputs.items()}, "labels": soft_labels,
+            **{k: np.asarray(v)[use] for k, v in (per_document or {}).items()}}
   return Classifier(model, model_cfg, settings, trainable, arrays, inputs_of)
 
 
@@ -137,27 +146,37 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
     labels = supervisor.labels(split)
     settings = settings_of(ctx, role)
     check_labelled(name, supervisor, labels, split, settings, role)  # before tokenising
-    c = classifier_for(ctx, role, split, labels, settings, replica)
+    weighting = getattr(supervisor, "weighting", None)
+    per_document = ({"member_p": supervisor.member_labels(split)} if weighting is not None
+                    else None)
+    c = classifier_for(ctx, role, split, labels, settings, replica, per_document)
     val_labels = supervisor.labels("val") if "val" in ctx.splits else None
     bound = losses.bind(loss, ctx.cfg.get("losses"), c.arrays["labels"])
     validate = None
     if c.settings.eval_every:
       validate = functools.partial(_validation_score, ctx, role, c, val_labels)
-    trained = c.train(ctx, role,
-                      lambda total_steps: train.classification_objective(c.model, bound,
-                                                                         total_steps),
+    if weighting is None:
+      objective = functools.partial(train.classification_objective, c.model, bound)
+      loss_state = train.initial_loss_state(bound)
+    else:
+      objective = functools.partial(train.learned_weights_objective, c.model, bound, weighting)
+      loss_state = learned_weights.initial_loss_state(per_document["member_p"].shape[1], bound)
+    trained = c.train(ctx, role, objective,
                       seed=keys.training_seed(ctx.cfg["seed"], replica), desc=name,
-                      loss_state=train.initial_loss_state(bound),
-                      checkpoint_dir=out / store.CHECKPOINTS_DIR,
+                      loss_state=loss_state, checkpoint_dir=out / store.CHECKPOINTS_DIR,
                       tracker=ctx.tracker(name, out), validate=validate)
     params = trained.state["params"]
+    learned = {}
+    if weighting is not None:
+      learned = {"ensemble_weights": np.asarray(
+          trained.state["loss_state"]["ensemble_weights"]).round(6).tolist()}
     if c.settings.save_weights:
       checkpoints.save_params(out / "weights", params)
     artefacts.write_npz(out / PREDICTIONS_FILE,
                         **{s: c.logits_on(ctx, trained.predict, params, s)
                            for s in ctx.eval_splits})
     return {**trained.log, "steps": trained.total_steps, "n_train": trained.n_train,
-            "loss_hparams": dict(bound.fn.keywords)}
+            "loss_hparams": dict(bound.fn.keywords), **learned}
 
   return store.cached(ctx, name, role,
                       keys.model_key(ctx.cfg, role, split, supervisor.key, loss, replica),

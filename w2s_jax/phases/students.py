@@ -35,8 +35,10 @@ def student_phases(ctx: Context, role: str, split: str, supervisor: classifier.S
   train together do, the rest alone."""
   member_keys = {name: keys.model_key(ctx.cfg, role, split, supervisor.key, loss, 0)
                  for name, loss in members.items()}
+  # a learned weighting of its members is a state of each student's own: those train alone
+  alone = getattr(supervisor, "weighting", None) is not None
   todo = [name for name, loss in members.items()
-          if can_train_together(ctx.cfg, role, loss)
+          if not alone and can_train_together(ctx.cfg, role, loss)
           and not store.is_finished(ctx, role, member_keys[name])]
   folders = {}
   for name, loss in members.items():

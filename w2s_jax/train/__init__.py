@@ -6,10 +6,12 @@ the one entry point every phase trains through.
   optim.py     the optimizer and its schedule
   steps.py     objectives; train and predict steps jitted with explicit shardings
   students.py  several students with one compiled step
+  learned_weights.py  a student of a learned weighting of several supervisors (RAVEN)
   loop.py      fit (logging, validation, checkpoints, stop requests)
   run.py       run_training
 """
 
+from w2s_jax.train.learned_weights import Weighting, learned_weights_objective
 from w2s_jax.train.loop import StopRequest, fit
 from w2s_jax.train.optim import learning_rate_schedule, make_optimizer
 from w2s_jax.train.run import Trained, run_training
@@ -45,11 +47,11 @@ from w2s_jax.train.students import (
 
 __all__ = [
     "NOT_IN_KEY", "Objective", "StopRequest", "StudentGroup", "Trained", "TrainSettings",
-    "classification_objective", "create_state", "describe_state", "each_student", "fit",
-    "init_state", "initial_loss_state", "initialiser_compiler_options",
-    "language_model_objective", "learning_rate_schedule", "make_optimizer",
-    "make_predict_step", "make_predictor", "make_students_step", "make_train_step",
-    "make_vectorised_train_step", "map_students", "predict", "run_training",
-    "stacked_shardings", "students_in_parallel", "students_objective", "train_step_fn",
-    "trainable_mask",
+    "Weighting", "classification_objective", "create_state", "describe_state",
+    "each_student", "fit", "init_state", "initial_loss_state", "initialiser_compiler_options",
+    "language_model_objective", "learned_weights_objective", "learning_rate_schedule",
+    "make_optimizer", "make_predict_step", "make_predictor", "make_students_step",
+    "make_train_step", "make_vectorised_train_step", "map_students", "predict",
+    "run_training", "stacked_shardings", "students_in_parallel", "students_objective",
+    "train_step_fn", "trainable_mask",
 ]

@@ -34,6 +34,10 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   test_p = supervisor.test_p() if hasattr(supervisor, "test_p") else None
   if test_p is not None:
     summary["test"] = metrics.summarize(test_p[scored], test_labels)
+  if getattr(supervisor, "weighting", None) is not None:  # members beside their weights
+    summary["member_test_accuracy"] = {
+        m.name: metrics.accuracy(m.test_p()[scored], test_labels) if hasattr(m, "test_p")
+        else None for m in supervisor.members}
   return summary
 
 
@@ -106,6 +110,10 @@ def run(cfg: Mapping[str, Any], stop: train.StopRequest | None = None) -> dict:
     m.update(metrics.pgr_report(p, weak_p, ceiling_p, test_labels, seed=cfg["seed"]))
     m["pgr_auroc"] = (metrics.pgr(m["auroc"], weak_m["auroc"], ceiling_m["auroc"])
                       if m["pgr"] is not None else None)
+    learned = phases.record(student_dirs[name]).get("ensemble_weights")
+    if learned is not None:
+      m["ensemble_weights"] = dict(zip((member.name for member in resolved[supervisor].members),
+                                       learned))
     m["diagnostics"] = _student_diagnostics(resolved[supervisor], student_dirs[name], p,
                                             scored, test_labels)
     students[name] = m

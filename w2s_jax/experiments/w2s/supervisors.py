@@ -9,6 +9,9 @@ A student is `<loss>@<supervisor>` (student.losses); supervisors are named in th
             fields: role, of, split, loss, iters, replica
   ensemble  the mean p(y=1) of its members, each trained with `replicas` seeds
             fields: members (comma-separated names), replicas
+  raven     its members' labels weighted by weights learned with each student (RAVEN,
+            train/learned_weights.py), uniform at the start
+            fields: members, replicas, weight_lr, freeze_frac, easy_frac
   file      labels keyed by document id from a .csv/.jsonl file (data/label_files.py)
             fields: path
   probe     a probe on a role's frozen activations that relabels the labels of `of` or
@@ -30,7 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from w2s_jax import phases, probes
+from w2s_jax import phases, probes, train
 from w2s_jax.core import parsing
 from w2s_jax.data import label_files
 from w2s_jax.errors import ConfigError
@@ -38,6 +41,10 @@ from w2s_jax.errors import ConfigError
 DEFAULTS = {
     "model": dict(role="strong", of="weak", split="B", loss="xent", iters=1, replica=0),
     "ensemble": dict(members="weak", replicas=1),
+    # RAVEN's schedule (its ImageNet-C setting: weights frozen for the first half, disagreeing
+    # examples left out for the first half); its weights' step, 1e-4 over 150 epochs, is scaled
+    # up for students of tens to hundreds of steps (docs/methods.md)
+    "raven": dict(members="weak", replicas=1, weight_lr=0.5, freeze_frac=0.5, easy_frac=0.5),
     "file": dict(path=""),
     "probe": dict(probe="knn", mode="relabel", of="weak", role="strong", layer=-1,
                   contamination=0.1, k=50, l2=1e-3, k_cc=50, k_zeta=50),
@@ -68,7 +75,7 @@ def spec(cfg: Mapping, name: str) -> dict:
 
 def references(s: Mapping) -> list[str]:
   """The supervisors a supervisor's labels are built from."""
-  if s["kind"] == "ensemble":
+  if s["kind"] in ("ensemble", "raven"):
     return parsing.names(s["members"])
   return [s["of"]] if s["kind"] in ("model", "probe") else []
 
@@ -103,9 +110,11 @@ def validate(cfg: Mapping, names) -> None:
         raise ConfigError(f"supervisors.{name}.split={s['split']!r}; choose A or B")
       if int(s["iters"]) < 1 or int(s["replica"]) < 0:
         raise ConfigError(f"supervisors.{name}: iters must be >= 1 and replica >= 0")
-    elif kind == "ensemble":
+    elif kind in ("ensemble", "raven"):
       if not references(s) or int(s["replicas"]) < 1:
         raise ConfigError(f"supervisors.{name}: give members and replicas >= 1")
+      if kind == "raven":
+        _check_weighting(name, s)
     elif kind == "file" and not s["path"]:
       raise ConfigError(f"supervisors.{name}.path is empty; give a .csv or .jsonl file")
     elif kind == "probe":
@@ -118,6 +127,17 @@ def validate(cfg: Mapping, names) -> None:
       visit(ref, [*path, name])
   for name in names:
     visit(name, [])
+
+
+def _check_weighting(name: str, s: Mapping) -> None:
+  if len(references(s)) * int(s["replicas"]) < 2:
+    raise ConfigError(f"supervisors.{name}: a learned weighting needs at least 2 members "
+                      "(members times replicas)")
+  if float(s["weight_lr"]) < 0:
+    raise ConfigError(f"supervisors.{name}.weight_lr must be >= 0 (0: uniform weights)")
+  for field in ("freeze_frac", "easy_frac"):
+    if not 0.0 <= float(s[field]) <= 1.0:
+      raise ConfigError(f"supervisors.{name}.{field}={s[field]} must be in [0, 1]")
 
 
 # ---------------------------------------------------------------- kinds
@@ -178,6 +198,21 @@ class Ensemble:
   def test_p(self) -> np.ndarray | None:
     tests = [m.test_p() if hasattr(m, "test_p") else None for m in self.members]
     return None if any(t is None for t in tests) else np.mean(tests, axis=0)
+
+
+@dataclasses.dataclass
+class LearnedEnsemble(Ensemble):
+  """Members whose labels each student weights as it learns (train/learned_weights.py);
+  `labels` are the uniform mean, where the weights start."""
+  weighting: train.Weighting = None
+
+  @property
+  def key(self):
+    return {**super().key, "kind": "raven", **dataclasses.asdict(self.weighting)}
+
+  def member_labels(self, split: str) -> np.ndarray:
+    """[n, members] p(y=1)."""
+    return np.stack([m.labels(split) for m in self.members], axis=-1)
 
 
 @dataclasses.dataclass
@@ -252,9 +287,13 @@ def resolve(ctx: phases.Context, name: str, replica: int = 0):
       supervisor = TrainedModel(ctx, label, s["role"], s["split"], supervisor, s["loss"],
                                 int(s["replica"]) + replica)
     return supervisor
-  if kind == "ensemble":
-    return Ensemble(name, [resolve(ctx, member, r) for member in references(s)
-                           for r in range(int(s["replicas"]))])
+  if kind in ("ensemble", "raven"):
+    members = [resolve(ctx, member, r) for member in references(s)
+               for r in range(int(s["replicas"]))]
+    if kind == "ensemble":
+      return Ensemble(name, members)
+    return LearnedEnsemble(name, members, train.Weighting(
+        float(s["weight_lr"]), float(s["freeze_frac"]), float(s["easy_frac"])))
   if kind == "file":
     return LabelFile(ctx, name, pathlib.Path(s["path"]).expanduser())
   params = {k: s[k] for k in DEFAULTS["probe"] if k != "of"}
