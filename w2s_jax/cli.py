@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 import jax
 from absl import app, flags
@@ -89,6 +90,10 @@ def run(main_fn, doc: str, extra_flags=()):
       return
     if not on_signal.raised:
       on_signal.raised = True
+      # Stopping at once cuts clean-up short (orbax's saves, their threads): their logged
+      # or printed tracebacks say nothing the interrupt's one line does not.
+      logging.disable(logging.CRITICAL)
+      threading.excepthook = lambda args: None
       raise KeyboardInterrupt(signal.Signals(signum).name)
     # A third signal while the run winds down (checkpoint managers closing): leave now, as
     # asked, with one line and not the tracebacks of clean-up cut short.
