@@ -58,6 +58,11 @@ def no_pretraining():
   return pretrain_section(enabled=False, steps=0, batch_size=32, lr=0.0, warmup_steps=0)
 
 
+# RAVEN's schedule (weights frozen for the first half of training, disagreeing examples left
+# out for the first half) and a step for the weights (docs/methods.md, "Learned weights")
+RAVEN_SCHEDULE = dict(weight_lr=0.5, freeze_frac=0.5, easy_frac=0.5)
+
+
 def supervisors(mid_role: str = "mid"):
   """The supervisors a student can name as <loss>@<name> (see w2s_jax/experiments/w2s/supervisors.py);
   "gt", the ground truth, is built in. `weak` is every plain student's supervisor."""
@@ -67,8 +72,11 @@ def supervisors(mid_role: str = "mid"):
       weak=dict(kind="model", role="weak", of="gt", split="A", loss="xent"),
       weak_ensemble=dict(kind="ensemble", members="weak", replicas=3),
       # the same members, weighted by weights learned with the student (RAVEN)
-      raven=dict(kind="raven", members="weak", replicas=3, weight_lr=0.5, freeze_frac=0.5,
-                 easy_frac=0.5),
+      raven=dict(kind="raven", members="weak", replicas=3, **RAVEN_SCHEDULE),
+      # supervisors of different quality: the weak model, bootstrapping's intermediate model
+      # and the kNN relabelling, averaged or weighted as the student learns
+      mixed_ensemble=dict(kind="ensemble", members="weak,boot,knn_relabel"),
+      mixed_raven=dict(kind="raven", members="weak,boot,knn_relabel", **RAVEN_SCHEDULE),
       # strong-to-strong: a student of the xent student (s2s), and of its student (s2s2)
       s2s=dict(kind="model", role="strong", of="weak", loss="xent", iters=1),
       s2s2=dict(kind="model", role="strong", of="weak", loss="xent", iters=2),

@@ -15,7 +15,7 @@ text_no_pretrain.py, starts MiniLM from random weights.
 """
 
 from configs import default
-from w2s_jax.data import text_tasks
+from w2s_jax import data
 from w2s_jax.models import registry
 
 
@@ -34,8 +34,8 @@ def get_config(arg=None):
   """arg: "<task>[,methods]"."""
   parts = [p.strip() for p in (arg or "sst2").split(",") if p.strip()]
   task, options = parts[0], parts[1:]
-  if task not in text_tasks.TASKS:
-    raise ValueError(f"unknown text task {task!r}; choose from {', '.join(text_tasks.TASKS)}")
+  if task not in data.TEXT_TASKS:
+    raise ValueError(f"unknown text task {task!r}; choose from {', '.join(data.TEXT_TASKS)}")
   c = default.get_config(",".join(options) or None)
   c.task = dict(name=task, source="local", data_dir="", n_docs=2000, n_test=872, n_val=500,
                 max_ctx=128, long_docs="truncate", balance=True, test_seed=0)

@@ -19,10 +19,12 @@ from typing import Mapping
 
 import numpy as np
 
-from w2s_jax.data import embeddings, latent_topics, sources, text_tasks, vault
+from w2s_jax.data import embeddings, latent_topics, pairwise, sources, text_tasks, vault
 from w2s_jax.errors import ConfigError, DataError
 
-TASKS = ("latent_topics", *text_tasks.TASKS, embeddings.TASK)
+# Text tasks: one text per document, or two candidates (pairwise)
+TEXT_TASKS = {**text_tasks.TASKS, **pairwise.TASKS}
+TASKS = ("latent_topics", *TEXT_TASKS, embeddings.TASK)
 
 Arrays = dict[str, np.ndarray]
 
@@ -169,7 +171,7 @@ def _text_splits(name: str, task_cfg: Mapping, seed: int):
   The test split is fixed by task.test_seed (the same for every experiment seed); a source
   with no test file gives up rows of train. Validation takes rows of the training pool that
   the training documents did not use."""
-  task = text_tasks.TASKS[name]
+  task = TEXT_TASKS[name]
   balance = task_cfg.get("balance", True)
   test_seed = task_cfg.get("test_seed", 0)
   train_rows = sources.load_rows(name, task, "train", task_cfg)
@@ -204,7 +206,7 @@ def input_files(task_cfg: Mapping) -> dict[str, pathlib.Path]:
     return {"train": folder, "test": folder}
   if not is_text(task_cfg):
     return {}
-  return sources.local_inputs(text_tasks.TASKS[task_cfg["name"]], task_cfg)
+  return sources.local_inputs(TEXT_TASKS[task_cfg["name"]], task_cfg)
 
 
 def pretraining_documents(task_cfg: Mapping, n: int, seed: int) -> Arrays:
@@ -235,7 +237,12 @@ def generation_bytes(task_cfg: Mapping, n_docs: int) -> int:
 
 
 def is_text(task_cfg: Mapping) -> bool:
-  return task_cfg["name"] in text_tasks.TASKS
+  return task_cfg["name"] in TEXT_TASKS
+
+
+def is_pairwise(task_cfg: Mapping) -> bool:
+  """A task whose documents are two candidates, label 1 when the first is the better."""
+  return task_cfg["name"] in pairwise.TASKS
 
 
 def is_embeddings(task_cfg: Mapping) -> bool:

@@ -11,13 +11,13 @@ import argparse
 import sys
 
 from w2s_jax import data
-from w2s_jax.data import embeddings, sources, text_tasks
+from w2s_jax.data import embeddings, sources
 from w2s_jax.errors import W2SError
 
 
 def list_tasks() -> str:
   rows = [("latent_topics", "(generated offline, the default task)", "", "", "")]
-  for name, task in text_tasks.TASKS.items():
+  for name, task in data.TEXT_TASKS.items():
     local = ", ".join(task.local.values()) or "-"
     rows.append((name, " ".join(task.hub), task.splits["test"], task.tfds or "-",
                  local + (f"  ({task.note})" if task.note else "")))

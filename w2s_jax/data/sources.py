@@ -96,8 +96,11 @@ def _datasets():
 
 
 def _hub(name, task, split, data_dir):
-  datasets = _datasets()
   path, *config = task.hub
+  if not path and not data_dir:
+    raise ConfigError(f"task {name!r} has no hub dataset; give its files with "
+                      "task.source=local and task.data_dir")
+  datasets = _datasets()
   if data_dir:
     path, config = str(pathlib.Path(data_dir).expanduser()), config
   try:

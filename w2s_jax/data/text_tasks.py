@@ -60,7 +60,7 @@ def _choice(row: Row, field: str, allowed: Sequence[int]) -> int:
   return int(number)
 
 
-def _binary(row: Row, field: str = "label") -> int:
+def binary_label(row: Row, field: str = "label") -> int:
   return _choice(row, field, (0, 1))
 
 
@@ -77,7 +77,7 @@ def _true_or_wrong(rng: random.Random, true, wrong: Sequence) -> tuple[object, i
 # ---------------------------------------------------------------- formatters
 
 def _field(name: str):
-  return lambda row, rng: (str(row[name]), _binary(row))
+  return lambda row, rng: (str(row[name]), binary_label(row))
 
 
 def _sciq(row, rng):
@@ -109,7 +109,7 @@ def _sciq_no_distractors(rows, rng):
 
 
 def _boolq(row, rng):
-  return f"Passage: {row['passage']}\nQuestion: {row['question']}", _binary(row, "answer")
+  return f"Passage: {row['passage']}\nQuestion: {row['question']}", binary_label(row, "answer")
 
 
 def _cosmos_qa(row, rng):
@@ -123,7 +123,7 @@ def _cosmos_qa(row, rng):
 
 
 def _amazon_polarity(row, rng):
-  return f"{row['title']} {row['content']}", _binary(row)
+  return f"{row['title']} {row['content']}", binary_label(row)
 
 
 def _anthropic_hh(row, rng):
@@ -147,7 +147,7 @@ def _dream(row, rng):
 def _ethics(question: str, with_excuse: bool = False):
   def fmt(row, rng):
     body = f"{row['scenario']}\n\n{row['excuse']}" if with_excuse else row["scenario"]
-    return f"Q: {question}\n\n{body}\n\nA:", _binary(row)
+    return f"Q: {question}\n\n{body}\n\nA:", binary_label(row)
   return fmt
 
 
@@ -162,7 +162,7 @@ def _utilitarianism(row, rng):
 
 def _mc_taco(row, rng):
   return (f"{row['sentence']}\n\nGiven the above, {row['question']} Is the answer "
-          f"{row['answer']}?", _binary(row))
+          f"{row['answer']}?", binary_label(row))
 
 
 def _hellaswag(row, rng):
@@ -177,7 +177,7 @@ def _hellaswag(row, rng):
 
 def _multirc(row, rng):
   return (f"Passage:\n\n{row['paragraph']}\n\nQ: \"{row['question']}\" Is the answer "
-          f"\"{row['answer']}\"?", _binary(row))
+          f"\"{row['answer']}\"?", binary_label(row))
 
 
 def _openbookqa(row, rng):
@@ -190,13 +190,13 @@ def _openbookqa(row, rng):
 
 def _paws(row, rng):
   return (f"Sent 1: {row['sentence1']}\nSent 2: {row['sentence2']}\n\nQ: Are these sentences "
-          "semantically equivalent?", _binary(row))
+          "semantically equivalent?", binary_label(row))
 
 
 def _piqa(row, rng):
   label = _coin(rng)
   solutions = [row["sol1"], row["sol2"]]
-  correct = _binary(row)
+  correct = binary_label(row)
   answer = solutions[correct if label else 1 - correct]
   return f"Q: {row['goal']} A: {answer}", label
 
@@ -228,7 +228,7 @@ def _social_i_qa(row, rng):
 
 def _wic(row, rng):
   return (f"Sentence 1:\n{row['sentence1']}\n\nSentence 2:\n{row['sentence2']}\n\nQ: Does "
-          f"\"{row['word']}\" have the same meaning in the above sentences?", _binary(row))
+          f"\"{row['word']}\" have the same meaning in the above sentences?", binary_label(row))
 
 
 VALIDATION_AS_TEST = {"train": "train", "test": "validation"}
@@ -283,3 +283,4 @@ TASKS: dict[str, TextTask] = {
         local={"train": "sciq/sciq_train.jsonl", "test": "sciq/sciq_test.jsonl"},
         note="wrong answers drawn from other questions' answers"),
 }
+

@@ -35,3 +35,17 @@ def encode(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "trun
     input_ids[row, :n] = tokens[:n]
   attention_mask = (np.arange(width)[None] < kept_lengths[:, None]).astype(np.int32)
   return {"input_ids": input_ids, "attention_mask": attention_mask}, keep
+
+
+# A pairwise task's document is one text: its two candidates joined by this (ASCII record
+# separator, refused inside a candidate; data/pairwise.py).
+PAIR_SEPARATOR = "\x1e"
+
+
+def encode_pairs(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "truncate"):
+  """A pairwise task's documents: each candidate encoded as `encode` does, the second's
+  fields suffixed "_2"; a pair is kept when both candidates are."""
+  halves = [text.split(PAIR_SEPARATOR) for text in texts]
+  first, keep_first = encode([a for a, _ in halves], tokenizer, max_ctx, long_docs)
+  second, keep_second = encode([b for _, b in halves], tokenizer, max_ctx, long_docs)
+  return ({**first, **{f"{k}_2": v for k, v in second.items()}}, keep_first & keep_second)

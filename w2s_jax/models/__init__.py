@@ -16,10 +16,12 @@ from w2s_jax.errors import ConfigError
 from w2s_jax.models import hf, registry
 from w2s_jax.models.bert import Bert, BertConfig
 from w2s_jax.models.classifier import (
+  PAIR_INPUTS,
   TOKEN_INPUTS,
   Classifier,
   FeatureHead,
   LanguageModel,
+  PairwiseClassifier,
   Pooled,
   model_inputs,
   pool,
@@ -139,9 +141,12 @@ def pretrained_backbone_params(model_cfg: Mapping[str, Any], target):
   return hf.load_params(checkpoint_folder(model_cfg), target, **_overrides(model_cfg))
 
 
-def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last",
-                     head_init_std=0.0) -> Classifier:
-  return Classifier(build_backbone(model_cfg), pooling=pooling, head_init_std=head_init_std)
+def build_classifier(model_cfg: Mapping[str, Any], *, pooling="last", head_init_std=0.0,
+                     pairwise: bool = False) -> Classifier | PairwiseClassifier:
+  """The classifier of one text per document, or with `pairwise` the Bradley-Terry scorer of
+  a document's two candidates."""
+  kind = PairwiseClassifier if pairwise else Classifier
+  return kind(build_backbone(model_cfg), pooling=pooling, head_init_std=head_init_std)
 
 
 def build_pooled(model_cfg: Mapping[str, Any], *, pooling="last") -> Pooled:
@@ -153,7 +158,8 @@ def build_language_model(model_cfg: Mapping[str, Any]) -> LanguageModel:
 
 
 __all__ = ["ARCHITECTURES", "Bert", "BertConfig", "Classifier", "GPT2", "GPT2Config",
-           "LanguageModel", "Llama", "LlamaConfig", "MPNet", "MPNetConfig", "Pooled", "build_backbone",
+           "LanguageModel", "Llama", "LlamaConfig", "MPNet", "MPNetConfig", "PAIR_INPUTS",
+           "PairwiseClassifier", "Pooled", "build_backbone",
            "build_classifier", "build_language_model", "build_pooled", "checkpoint_folder",
            "FEATURE_HEAD", "FeatureHead", "TOKEN_INPUTS", "build_feature_head", "is_checkpoint",
            "is_feature_head", "is_trainable", "model_inputs",

@@ -13,6 +13,8 @@ import jax.numpy as jnp
 
 POOLINGS = ("last", "first", "mean")
 TOKEN_INPUTS = ("input_ids", "attention_mask")  # what a model over text reads from a batch
+# a pairwise task's documents: the first candidate's tokens, then the second's
+PAIR_INPUTS = (*TOKEN_INPUTS, "input_ids_2", "attention_mask_2")
 
 
 def model_inputs(model: nn.Module, batch) -> tuple:
@@ -75,6 +77,25 @@ class Classifier(nn.Module):
     pooled = pooled_hidden(self.backbone, input_ids, attention_mask,
                            self.pooling).astype(jnp.float32)
     return head(self.num_classes, self.head_init_std)(pooled)
+
+
+class PairwiseClassifier(nn.Module):
+  """Bradley-Terry over two candidates: one backbone and a scalar head score each, r1 and r2;
+  the logits [r2, r1] make the softmax's p(class 1) = sigmoid(r1 - r2), the probability that
+  the first is the better, so every loss and supervisor reads it as any binary prediction."""
+  backbone: nn.Module
+  pooling: str = "last"
+  head_init_std: float = 0.0
+  input_fields = PAIR_INPUTS
+
+  @nn.compact
+  def __call__(self, input_ids, attention_mask, input_ids_2, attention_mask_2):
+    score = head(1, self.head_init_std)
+
+    def reward(ids, mask):
+      return score(pooled_hidden(self.backbone, ids, mask, self.pooling).astype(jnp.float32))
+    return jnp.concatenate([reward(input_ids_2, attention_mask_2),
+                            reward(input_ids, attention_mask)], axis=-1)
 
 
 class FeatureHead(nn.Module):

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 import numpy as np
 
-from w2s_jax import checkpoints, losses, metrics, models, train
+from w2s_jax import checkpoints, data, losses, metrics, models, train
 from w2s_jax.core import artefacts
 from w2s_jax.errors import ConfigError, DataError
 from w2s_jax.phases import features, keys, store
@@ -93,8 +93,8 @@ def reads_frozen_features(cfg, role: str, replica: int = 0) -> bool:
   section = cfg[role]
   model_cfg = keys.model_config(cfg, role)
   if (not section["linear_probe"] or model_cfg.get("lora_rank", 0)
-      or models.is_feature_head(model_cfg)):
-    return False
+      or models.is_feature_head(model_cfg) or data.is_pairwise(cfg["task"])):
+    return False  # (a pair's two candidates are scored by the full forward)
   given = ((models.is_checkpoint(model_cfg) and model_cfg.get("pretrained", True))
            or keys.pretraining(cfg, role) is not None)
   return given or replica == 0
@@ -116,7 +116,8 @@ def classifier_for(ctx: Context, role: str, split: str, p_pos: np.ndarray,
     inputs_of = functools.partial(features.frozen_features, ctx, role)
   else:
     model = models.build_classifier(model_cfg, pooling=section["pooling"],
-                                    head_init_std=section["head_init_std"])
+                                    head_init_std=section["head_init_std"],
+                                    pairwise=data.is_pairwise(ctx.cfg["task"]))
     inputs_of = functools.partial(ctx.encoded, role)
     if section["linear_probe"] or model_cfg.get("lora_rank", 0):
       trainable = functools.partial(models.is_trainable, linear_probe=section["linear_probe"],

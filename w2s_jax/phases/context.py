@@ -51,8 +51,9 @@ class Context:
     task = self.cfg["task"]
     backbone = models.build_backbone(keys.model_config(self.cfg, role))
     max_ctx = min(task["max_ctx"], models.max_positions(backbone))
-    return tokenize.encode(records["text"], models.tokenizer_for(self.cfg[role]["model"]),
-                           max_ctx, task["long_docs"])
+    encode = tokenize.encode_pairs if data.is_pairwise(task) else tokenize.encode
+    return encode(records["text"], models.tokenizer_for(self.cfg[role]["model"]), max_ctx,
+                  task["long_docs"])
 
   @property
   def eval_splits(self) -> tuple[str, ...]:

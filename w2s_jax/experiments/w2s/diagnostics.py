@@ -17,7 +17,7 @@ from typing import Mapping
 
 import numpy as np
 
-from w2s_jax import metrics, phases, probes
+from w2s_jax import data, metrics, phases, probes
 
 
 def student(p_student: Mapping[str, np.ndarray], supervisor_b: np.ndarray,
@@ -48,6 +48,9 @@ def salience(ctx, n_examples: int) -> dict | None:
   B (already in random order) with their ground truth; None when n_examples is 0."""
   if not n_examples:
     return None
+  if data.is_pairwise(ctx.cfg["task"]):
+    return {"accuracy": None, "n_train": 0,
+            "why": "a pairwise task's documents are two candidates, not one text to probe"}
   (train, keep_b), (test, keep_test) = (phases.frozen_features(ctx, "strong", split)
                                         for split in ("B", "test"))
   rows = np.flatnonzero(keep_b)[:n_examples]

@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from w2s_jax import phases, probes, train
+from w2s_jax import data, phases, probes, train
 from w2s_jax.core import parsing
 from w2s_jax.data import label_files
 from w2s_jax.errors import ConfigError
@@ -118,6 +118,10 @@ def validate(cfg: Mapping, names) -> None:
     elif kind == "file" and not s["path"]:
       raise ConfigError(f"supervisors.{name}.path is empty; give a .csv or .jsonl file")
     elif kind == "probe":
+      if data.is_pairwise(cfg["task"]):
+        raise ConfigError(f"supervisors.{name}: probes read one text's activations per "
+                          "document, and a pairwise task's documents are two candidates; "
+                          "use another supervisor")
       if s["probe"] not in probes.PROBES or s["mode"] not in probes.MODES:
         raise ConfigError(f"supervisors.{name}: probe must be one of {probes.PROBES} and "
                           f"mode one of {probes.MODES}")
