@@ -14,11 +14,12 @@ from w2s_jax.errors import ConfigError
 from w2s_jax.train import learned_weights
 
 
-def step_once(member_p, features, weighting, step, total_steps=10, weights=None):
+def step_once(member_p, features, weighting, step, total_steps=10, weights=None,
+              loss_name="xent"):
   """One train step of a linear head on `features` whose labels are the weighted members."""
   model = models.FeatureHead(head_init_std=0.1)
   params = model.init(jax.random.key(0), features)["params"]
-  loss = losses.bind("xent")
+  loss = losses.bind(loss_name)
   loss_state = learned_weights.initial_loss_state(member_p.shape[1], loss)
   if weights is not None:
     loss_state["ensemble_weights"] = jnp.asarray(weights, jnp.float32)
@@ -48,6 +49,18 @@ def test_the_weights_stay_uniform_while_frozen_then_step_on_the_simplex():
   far = train.Weighting(weight_lr=1e4, freeze_frac=0.0, easy_frac=0.0)
   clamped, _ = step_once(member_p, features, far, step=0)
   assert 0 < clamped.min() < 1e-6 and clamped.sum() == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("loss_name", ["logconf", "entropy", "product", "adaptconf"])
+def test_every_loss_passes_a_gradient_to_the_weights(loss_name):
+  """The losses detach what they take from the student, not the labels: weights learned
+  with a confidence loss move as with xent."""
+  rng = np.random.default_rng(0)
+  features = jnp.asarray(rng.normal(size=(16, 4)), jnp.float32)
+  member_p = jnp.asarray(rng.uniform(0.05, 0.95, size=(16, 3)), jnp.float32)
+  weighting = train.Weighting(weight_lr=1.0, freeze_frac=0.0, easy_frac=0.0)
+  stepped, _ = step_once(member_p, features, weighting, step=5, loss_name=loss_name)
+  assert np.abs(stepped - 1 / 3).max() > 1e-4, stepped
 
 
 def test_only_the_examples_members_agree_on_count_early():

@@ -72,8 +72,11 @@ def centre_log_odds(labels):
   return jnp.stack([1.0 - p_pos, p_pos], axis=-1)
 
 
-def _xent_to_detached(logits, target):
-  return optax.softmax_cross_entropy(logits, jax.lax.stop_gradient(target))
+def _xent_to_target(logits, target):
+  """Cross-entropy against a target whose student-derived parts the caller has detached; the
+  labels' part stays differentiable, so labels that are learned (train/learned_weights.py)
+  get the gradient a student's loss gives them."""
+  return optax.softmax_cross_entropy(logits, target)
 
 
 def logconf(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_batch=False,
@@ -84,8 +87,8 @@ def logconf(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_ba
   if balance_batch:
     labels, positive_rate = centre_log_odds(labels), 0.5
   a = confidence_weight(step_frac, a_max, warmup_frac)
-  hard = balanced_hard_predictions(logits, labels, recent, positive_rate)
-  return _xent_to_detached(logits, (1.0 - a) * labels + a * hard)
+  hard = jax.lax.stop_gradient(balanced_hard_predictions(logits, labels, recent, positive_rate))
+  return _xent_to_target(logits, (1.0 - a) * labels + a * hard)
 
 
 def entropy(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_batch=False,
@@ -97,8 +100,8 @@ def entropy(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.2, balance_ba
   if balance_batch:
     labels = centre_log_odds(labels)
   a = confidence_weight(step_frac, a_max, warmup_frac)
-  target = (1.0 - a) * labels + a * jax.nn.softmax(logits.astype(jnp.float32))
-  return _xent_to_detached(logits, target)
+  own = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32)))
+  return _xent_to_target(logits, (1.0 - a) * labels + a * own)
 
 
 def logconf_legacy(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.1):
@@ -106,16 +109,17 @@ def logconf_legacy(logits, labels, *, step_frac, a_max=0.5, warmup_frac=0.1):
   during warmup (reaching 0.05 at 10%), then a jump to a_max. Prefer `logconf`."""
   step_frac = jnp.asarray(step_frac, jnp.float32)
   a = jnp.where(step_frac > warmup_frac, a_max, a_max * step_frac)
-  target = (1.0 - a) * labels + a * balanced_hard_predictions(logits, labels)
-  return _xent_to_detached(logits, target)
+  hard = jax.lax.stop_gradient(balanced_hard_predictions(logits, labels))
+  return _xent_to_target(logits, (1.0 - a) * labels + a * hard)
 
 
 def product(logits, labels, *, step_frac=0.0, alpha=1.0, beta=1.0):
   """Cross-entropy against target ∝ w^alpha * p^beta (normalised, detached)."""
   del step_frac
   tiny = jnp.finfo(jnp.float32).tiny
-  log_target = alpha * jnp.log(labels + tiny) + beta * jax.nn.log_softmax(logits, axis=-1)
-  return _xent_to_detached(logits, jax.nn.softmax(log_target, axis=-1))
+  own = jax.lax.stop_gradient(jax.nn.log_softmax(logits, axis=-1))
+  log_target = alpha * jnp.log(labels + tiny) + beta * own
+  return _xent_to_target(logits, jax.nn.softmax(log_target, axis=-1))
 
 
 def window(logits, labels, *, step_frac=0.0, radius=0.15):
@@ -136,8 +140,8 @@ def adaptconf(logits, labels, *, step_frac=0.0, temperature=0.5):
   classes = logits.shape[-1]
   self_hard = jax.nn.one_hot(jnp.argmax(logits, -1), classes)
   supervisor_hard = jax.nn.one_hot(jnp.argmax(labels, -1), classes)
-  ce_self = _xent_to_detached(logits, self_hard)
-  ce_supervisor = _xent_to_detached(logits, supervisor_hard)
+  ce_self = _xent_to_target(logits, self_hard)
+  ce_supervisor = _xent_to_target(logits, supervisor_hard)
   beta = jax.lax.stop_gradient(jax.nn.sigmoid((ce_self - ce_supervisor) / temperature))
   return (1.0 - beta) * kl(logits, labels) + beta * ce_self
 
