@@ -57,7 +57,9 @@ def diagnostics_lines(result: dict, width: int) -> list[str]:
   similarity, salience = (result["diagnostics"][k] for k in ("similarity", "salience"))
   lines = [f"diagnostics: weak vs ceiling on test: CAPA {_number(similarity['capa'])}, "
            f"error consistency {_number(similarity['error_consistency'])}"]
-  if salience is not None:
+  if salience is not None and salience.get("why"):
+    lines.append(f"salience: not measured ({salience['why']})")
+  elif salience is not None:
     interval = (f" [{salience['accuracy_ci95'][0]:.3f}, {salience['accuracy_ci95'][1]:.3f}]"
                 if salience["accuracy"] is not None else "")
     lines.append(f"salience: a logistic probe on the strong model's frozen features, "
