@@ -34,11 +34,20 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   test_p = supervisor.test_p() if hasattr(supervisor, "test_p") else None
   if test_p is not None:
     summary["test"] = metrics.summarize(test_p[scored], test_labels)
-  if getattr(supervisor, "weighting", None) is not None:  # members beside their weights
-    summary["member_test_accuracy"] = {
-        m.name: metrics.accuracy(m.test_p()[scored], test_labels) if hasattr(m, "test_p")
-        else None for m in supervisor.members}
+  if hasattr(supervisor, "members"):  # an ensemble's members, beside any learned weights
+    summary["members"] = {m.name: _member_summary(m, splits, test_labels, scored)
+                          for m in supervisor.members}
   return summary
+
+
+def _member_summary(member, splits, test_labels, scored) -> dict:
+  p_b = member.labels("B")
+  labelled = np.isfinite(p_b)
+  test_p = member.test_p() if hasattr(member, "test_p") else None
+  return {"label_accuracy_B": metrics.accuracy(p_b[labelled],
+                                               splits["B"]["label"][labelled]),
+          "test_accuracy": (metrics.accuracy(test_p[scored], test_labels)
+                            if test_p is not None else None)}
 
 
 def _student_diagnostics(supervisor, student_dir, p_test, scored, test_labels) -> dict:
