@@ -140,3 +140,17 @@ def test_sst2_pairs_pair_a_positive_with_a_negative_review():
       assert sentences[first] == label  # 1: the first is the positive review
       assert not ({first, second} - repeated) & seen  # no row in two pairs, across splits
       seen |= {first, second}
+
+
+def test_hh_rlhf_rows_become_pairs_in_random_order():
+  task = data.TEXT_TASKS["anthropic_hh_pairs"]
+  row = {"chosen": "Human: hi Assistant: hello, how can I help?",
+         "rejected": "Human: hi Assistant: go away"}
+  labels = []
+  for seed in range(40):
+    text, label = task.format(row, random.Random(seed))
+    first, second = text.split("\x1e")
+    assert {first, second} == {row["chosen"], row["rejected"]}
+    assert (first == row["chosen"]) == bool(label)
+    labels.append(label)
+  assert 0 < sum(labels) < 40
