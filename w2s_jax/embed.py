@@ -31,9 +31,10 @@ ROLES = ("weak", "strong")
 
 def write_embedding_task(cfg, out: pathlib.Path, roles=ROLES) -> dict[str, str]:
   """Writes the folder; returns {role: the name of its model's file}."""
-  if not data.is_text(cfg["task"]):
+  if not data.is_text(cfg["task"]) or data.is_pairwise(cfg["task"]):
     raise ConfigError(f"task.name={cfg['task']['name']!r}: embeddings are written from a "
-                      "text task's documents, e.g. --config=configs/real.py:sst2")
+                      "text task's documents (one text each), e.g. "
+                      "--config=configs/real.py:sst2")
   experiments.of_config(cfg).validate(cfg)
   cfg = base.with_inputs(cfg)
   ctx = base.start(cfg, lambda: data.load_splits(cfg["task"], cfg["seed"]), roles, None)
