@@ -244,7 +244,7 @@ def test_a_well_formed_cosmos_qa_csv_reads_as_written(rows):
 
 
 LOCAL_FILES = {"sst2": "sst2/train.tsv", "boolq": "boolq/dev.jsonl",
-               "cosmos_qa": "cosmosqa/valid.csv"}
+               "cosmos_qa": "cosmosqa/valid.csv", "pairwise": "pairwise/train.jsonl"}
 
 
 def reads_or_fails_in_one_line(task: str, content: bytes) -> None:
