@@ -16,6 +16,7 @@ import jax.numpy as jnp
 
 from w2s_jax import losses
 from w2s_jax.models import model_inputs
+from w2s_jax.train import state as state_lib
 from w2s_jax.train import steps
 
 MIN_WEIGHT = 1e-6  # RAVEN's floor: a member can always come back
@@ -32,10 +33,8 @@ class Weighting:
 
 def initial_loss_state(members: int, loss: losses.Loss) -> dict:
   """Uniform weights (and the loss's buffer of recent predictions, if it keeps one)."""
-  state = {"ensemble_weights": jnp.full((members,), 1.0 / members, jnp.float32)}
-  if loss.buffer_size:
-    state["recent"] = jnp.full((loss.buffer_size,), jnp.nan, jnp.float32)
-  return state
+  return {**state_lib.initial_loss_state(loss),
+          "ensemble_weights": jnp.full((members,), 1.0 / members, jnp.float32)}
 
 
 def members_agree(member_p: jax.Array) -> jax.Array:
@@ -76,7 +75,6 @@ def learned_weights_objective(model, loss: losses.Loss, weighting: Weighting,
     new_state = {"ensemble_weights": jnp.where(
         learning, updated_weights(weights, gradient, weighting.weight_lr), weights)}
     if recent is not None:
-      p_pos = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32))[:, 1])
-      new_state["recent"] = jnp.concatenate([recent, p_pos])[-loss.buffer_size:]
+      new_state["recent"] = steps.with_latest(recent, logits)
     return value, ({}, new_state)
   return objective

@@ -55,10 +55,14 @@ def classification_objective(model: nn.Module, loss: losses.Loss | Callable,
       return per_example.mean(), ({}, loss_state)
     recent = loss_state["recent"]
     per_example = loss.fn(logits, batch["labels"], step_frac=step_frac, recent=recent)
-    p_pos = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32))[:, 1])
-    recent = jnp.concatenate([recent, p_pos])[-loss.buffer_size:]
-    return per_example.mean(), ({}, {"recent": recent})
+    return per_example.mean(), ({}, {"recent": with_latest(recent, logits)})
   return objective
+
+
+def with_latest(recent, logits):
+  """The buffer of recent p(y=1) with this batch's appended and the oldest dropped."""
+  p_pos = jax.lax.stop_gradient(jax.nn.softmax(logits.astype(jnp.float32))[:, 1])
+  return jnp.concatenate([recent, p_pos])[-len(recent):]
 
 
 def language_model_objective(model: nn.Module) -> Objective:

@@ -29,8 +29,7 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   p_b = supervisor.labels("B")
   labelled = np.isfinite(p_b)
   summary = {"labelled_B": int(labelled.sum()), "n_B": int(len(p_b)),
-             "label_accuracy_B": metrics.accuracy(p_b[labelled], splits["B"]["label"][labelled])
-             if labelled.any() else None}
+             "label_accuracy_B": _label_accuracy(p_b, splits["B"]["label"])}
   test_p = supervisor.test_p() if hasattr(supervisor, "test_p") else None
   if test_p is not None:
     summary["test"] = metrics.summarize(test_p[scored], test_labels)
@@ -40,12 +39,15 @@ def _supervisor_summary(supervisor, splits, test_labels, scored) -> dict:
   return summary
 
 
+def _label_accuracy(p, labels) -> float | None:
+  """Accuracy of the labels a supervisor gives (NaN: none), None where it gives none."""
+  labelled = np.isfinite(p)
+  return metrics.accuracy(p[labelled], labels[labelled]) if labelled.any() else None
+
+
 def _member_summary(member, splits, test_labels, scored) -> dict:
-  p_b = member.labels("B")
-  labelled = np.isfinite(p_b)
   test_p = member.test_p() if hasattr(member, "test_p") else None
-  return {"label_accuracy_B": metrics.accuracy(p_b[labelled],
-                                               splits["B"]["label"][labelled]),
+  return {"label_accuracy_B": _label_accuracy(member.labels("B"), splits["B"]["label"]),
           "test_accuracy": (metrics.accuracy(test_p[scored], test_labels)
                             if test_p is not None else None)}
 
