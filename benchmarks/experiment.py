@@ -67,7 +67,8 @@ def run_ours(args, workdir: pathlib.Path) -> dict:
   results = json.loads(next(workdir.glob("results/*/results.json")).read_text())
   accuracy = {"weak": results["weak"]["accuracy"], "ceiling": results["ceiling"]["accuracy"],
               **{s: results["students"][s]["accuracy"] for s in STUDENTS}}
-  return {"wall_s": wall, "accuracy": accuracy}
+  phases = {name: phase["wall_s"] for name, phase in results["phases"].items()}
+  return {"wall_s": wall, "accuracy": accuracy, "phases": phases}
 
 
 def run_pytorch(args) -> dict:
@@ -213,6 +214,8 @@ def main():
       try:
         cold = run_ours(args, workdir)
         figures["ours cold"].append(cold["wall_s"])
+        print("  ours cold, seconds by phase: " + ", ".join(
+            f"{name} {seconds:.0f}" for name, seconds in cold["phases"].items()), flush=True)
         if not args.cold_only:
           for finished in ("phases", "results", "tensorboard"):
             shutil.rmtree(workdir / finished, ignore_errors=True)
