@@ -33,12 +33,14 @@ settings.load_profile(PROFILE)
 # Surfaces read through HF datasets (~0.1-0.3 s an example): half the suite's examples.
 SLOW_SURFACE = settings(max_examples=10) if PROFILE == "suite" else settings()
 
+# Every generated file lives under one folder, removed when the module's process exits.
+FILES = tempfile.TemporaryDirectory(prefix="w2s-fuzz-")
 IDS = st.integers(min_value=0, max_value=10**9)
 LABELS = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 
 def written(content: bytes, suffix: str) -> pathlib.Path:
-  folder = pathlib.Path(tempfile.mkdtemp(prefix="w2s-fuzz-"))
+  folder = pathlib.Path(tempfile.mkdtemp(dir=FILES.name))
   path = folder / f"labels{suffix}"
   path.write_bytes(content)
   return path
@@ -160,7 +162,7 @@ LOCAL_TASK = dict(source="local", n_docs=6, n_test=4, n_val=0, balance=True, tes
 
 
 def folder_with(files: dict[str, bytes]) -> pathlib.Path:
-  folder = pathlib.Path(tempfile.mkdtemp(prefix="w2s-fuzz-"))
+  folder = pathlib.Path(tempfile.mkdtemp(dir=FILES.name))
   for name, content in files.items():
     (folder / name).parent.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
@@ -186,8 +188,9 @@ def _datasets_cache_in_a_temporary_folder():
   """HF datasets keeps an Arrow copy of every file it reads: not in the user's cache."""
   import datasets
   before = datasets.config.HF_DATASETS_CACHE
-  datasets.config.HF_DATASETS_CACHE = pathlib.Path(tempfile.mkdtemp(prefix="w2s-fuzz-hf-"))
-  yield
+  with tempfile.TemporaryDirectory(prefix="w2s-fuzz-hf-") as cache:
+    datasets.config.HF_DATASETS_CACHE = pathlib.Path(cache)
+    yield
   datasets.config.HF_DATASETS_CACHE = before
 
 
