@@ -16,9 +16,14 @@ decay on a cosine schedule without warmup, max length 64, the same learning rate
 Ours: `python -m w2s_jax.main --config=configs/real.py:sst2[,probe]`, from cold (a fresh
 workdir: no phases, no compiled programs) and warm (the compiled programs of the cold run
 kept, its phases deleted, so every model trains again).
-PyTorch: AutoModelForSequenceClassification per model, AdamW, dynamic padding, each student
-trained separately from the pretrained weights; a linear probe freezes all but the
-classifier and still runs the model every step, as the reference implementations do.
+PyTorch: a transformers AutoModel per model with a linear head on its mean-pooled states,
+AdamW, dynamic padding, each student trained separately from the pretrained weights; a
+linear probe freezes all but the head and still runs the model every step, as the reference
+implementations do. The model is the same function as ours: mean pooling (as
+sentence-transformers and configs/real.py read these checkpoints), a zero-initialised
+linear head, no dropout. AutoModelForSequenceClassification's heads read the first token
+through a pooler these checkpoints never trained, which left a MiniLM probe at chance
+(0.514).
 
 Each side runs in its own process, alternating, --rounds times; the figures are medians.
 Both sides read the same documents (our loader). Needs torch and transformers (the test
@@ -89,7 +94,7 @@ def pytorch_pipeline(args) -> dict:
   import numpy as np
   import torch
   import torch.nn.functional as F
-  from transformers import AutoModelForSequenceClassification, AutoTokenizer
+  from transformers import AutoModel, AutoTokenizer
 
   from configs import real
   from w2s_jax import data, models
@@ -106,14 +111,28 @@ def pytorch_pipeline(args) -> dict:
   max_len, batch_size, epochs = cfg["task"]["max_ctx"], 32, 2
   torch.manual_seed(cfg["seed"])
 
+  class MeanPooledClassifier(torch.nn.Module):
+    def __init__(self, folder):
+      super().__init__()
+      # no dropout, as ours (the recipes we replicate fine-tune without it)
+      self.backbone = AutoModel.from_pretrained(folder, add_pooling_layer=False,
+                                                hidden_dropout_prob=0.0,
+                                                attention_probs_dropout_prob=0.0)
+      self.head = torch.nn.Linear(self.backbone.config.hidden_size, 2)
+      torch.nn.init.zeros_(self.head.weight)
+      torch.nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids, attention_mask, **_):
+      states = self.backbone(input_ids=input_ids, attention_mask=attention_mask)[0]
+      mask = attention_mask.unsqueeze(-1).to(states.dtype)
+      return self.head((states * mask).sum(1) / mask.sum(1).clamp(min=1))
+
   def load(name):
     folder = str(models.checkpoint_folder({"name": name}))
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    model = MeanPooledClassifier(folder)
     if args.probe:
-      for param_name, param in model.named_parameters():
-        param.requires_grad = param_name.startswith("classifier")
-    return tokenizer, model
+      model.backbone.requires_grad_(False)
+    return AutoTokenizer.from_pretrained(folder), model
 
   def batches(tokenizer, texts, order):
     for start in range(0, len(order), batch_size):
@@ -150,7 +169,7 @@ def pytorch_pipeline(args) -> dict:
     for epoch in range(epochs):
       order = np.random.default_rng([cfg["seed"], epoch]).permutation(len(texts))
       for rows, batch in batches(tokenizer, texts, order):
-        logits = model(**batch).logits
+        logits = model(**batch)
         loss_value = loss_fn(loss, logits, targets[rows], step / steps)
         optimizer.zero_grad()
         loss_value.backward()
@@ -164,7 +183,7 @@ def pytorch_pipeline(args) -> dict:
     model.eval()
     out = np.zeros(len(texts), np.float32)
     for rows, batch in batches(tokenizer, texts, np.arange(len(texts))):
-      out[rows] = F.softmax(model(**batch).logits.float(), -1)[:, 1].numpy()
+      out[rows] = F.softmax(model(**batch).float(), -1)[:, 1].numpy()
     return out
 
   def one_hot(labels):
