@@ -4,6 +4,7 @@ r"""Training-step throughput: ours against a PyTorch eager loop on the same mode
   python benchmarks/throughput.py --shapes=mpnet                # all-mpnet-base-v2
   python benchmarks/throughput.py --shapes=gpt2 --rounds=5
   python benchmarks/throughput.py --custom=n_layers=8,d_model=512,n_heads=8,vocab=16384,batch=16,seq=256
+  python benchmarks/throughput.py --shapes=mpnet --forward      # the pooled forward only
 
 Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192) on batch
 32 x 128 tokens; "minilm" and "mpnet", the real all-MiniLM-L6-v2 and all-mpnet-base-v2
@@ -11,8 +12,10 @@ Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192)
 (lr 1e-4, no weight decay), float32 unless --dtype, no dropout, the default thread counts.
 Each side runs in its own worker process (so neither's thread pool spins against the
 other's), started with the same environment; rounds alternate between them, each timing
---steps steps after warm-up, and the figures are medians over rounds. Needs torch and
-transformers (the test extra).
+--steps steps after warm-up, and the figures are medians over rounds. --forward times the
+pooled forward alone (ours: the compiled predict step that frozen features and evaluation
+use; PyTorch: under torch.no_grad), the work a linear probe on frozen features does. Needs
+torch and transformers (the test extra).
 """
 
 from __future__ import annotations
@@ -48,15 +51,17 @@ def inputs(shape, vocab, seed=0):
 
 # ---------------------------------------------------------------- ours
 
-def ours(shape, dtype):
-  """A function running one train step (blocking), and the vocabulary size."""
+def ours(shape, dtype, forward=False):
+  """A function running one train step, or with `forward` one pooled forward (blocking),
+  and the vocabulary size."""
   if shape["family"] == "registered":
     model_cfg = {"name": shape["model"], "dtype": dtype, "param_dtype": "float32"}
   else:
     model_cfg = dict(arch="gpt2", vocab_size=shape["vocab"], n_positions=shape["seq"],
                      d_model=shape["d_model"], n_layers=shape["n_layers"],
                      n_heads=shape["n_heads"], dtype=dtype)
-  model = models.build_classifier(model_cfg, pooling=shape["pooling"])
+  build = models.build_pooled if forward else models.build_classifier
+  model = build(model_cfg, pooling=shape["pooling"])
   vocab = model.backbone.config.vocab_size
   ids, mask, labels = inputs(shape, vocab)
   batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
@@ -66,6 +71,14 @@ def ours(shape, dtype):
   backbone = models.pretrained_backbone_params(model_cfg, abstract["params"]["backbone"])
   state = train.init_state(model, tx, shardings, batch, 0, backbone)
   batch_sharding = sharding.batch_sharding(mesh)
+  if forward:
+    predict = train.make_predict_step(model, shardings["params"], batch_sharding)
+    inputs_only = sharding.put_batch({"input_ids": ids, "attention_mask": mask},
+                                     batch_sharding)
+
+    def run_forward():
+      jax.block_until_ready(predict(state["params"], inputs_only))
+    return run_forward, vocab
   step = train.make_train_step(
       train.classification_objective(model, losses.get_loss("xent"), 10**6), tx, shardings,
       batch_sharding)
@@ -80,7 +93,7 @@ def ours(shape, dtype):
 
 # ---------------------------------------------------------------- PyTorch
 
-def pytorch(shape, dtype, vocab):
+def pytorch(shape, dtype, vocab, forward=False):
   import torch
   import transformers
   torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
@@ -104,15 +117,24 @@ def pytorch(shape, dtype, vocab):
   ids, mask, labels = (torch.tensor(a) for a in inputs(shape, vocab))
   ids, mask = ids.long(), mask.long()
 
-  def run():
+  def pooled_state():
     hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
     if shape["pooling"] == "mean":
       weights = mask[..., None].to(hidden.dtype)
-      pooled = (hidden * weights).sum(1) / weights.sum(1)
-    else:  # the last real token, from the mask
-      last = (mask * torch.arange(mask.shape[1])).argmax(1)
-      pooled = hidden[torch.arange(len(last)), last]
-    loss = torch.nn.functional.cross_entropy(head(pooled).float(), labels)
+      return (hidden * weights).sum(1) / weights.sum(1)
+    last = (mask * torch.arange(mask.shape[1])).argmax(1)  # the last real token
+    return hidden[torch.arange(len(last)), last]
+
+  if forward:
+    backbone.eval()
+
+    @torch.no_grad()
+    def run_forward():
+      pooled_state()
+    return run_forward
+
+  def run():
+    loss = torch.nn.functional.cross_entropy(head(pooled_state()).float(), labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -128,26 +150,26 @@ def timed(run, steps):
   return (time.perf_counter() - start) / steps
 
 
-def worker(side, shape, dtype, connection):
+def worker(side, shape, dtype, forward, connection):
   """Builds one side's step in this process, then times `steps` steps per request."""
   if side == "ours":
-    run, _ = ours(shape, dtype)
+    run, _ = ours(shape, dtype, forward)
   else:
     vocab = shape.get("vocab") or models.build_backbone(
         {"name": "all-MiniLM-L6-v2"}).config.vocab_size
-    run = pytorch(shape, dtype, vocab)
+    run = pytorch(shape, dtype, vocab, forward)
   timed(run, 2)  # compile / warm up
   connection.send("ready")
   while (steps := connection.recv()) is not None:
     connection.send(timed(run, steps))
 
 
-def compare(name, shape, dtype, steps, rounds):
+def compare(name, shape, dtype, steps, rounds, forward=False):
   context = multiprocessing.get_context("spawn")
   pipes, processes = {}, []
   for side in ("ours", "pytorch"):
     parent, child = context.Pipe()
-    process = context.Process(target=worker, args=(side, shape, dtype, child))
+    process = context.Process(target=worker, args=(side, shape, dtype, forward, child))
     process.start()
     pipes[side] = parent
     processes.append(process)
@@ -163,7 +185,8 @@ def compare(name, shape, dtype, steps, rounds):
   tokens = shape["batch"] * shape["seq"]
   median = {k: statistics.median(v) for k, v in times.items()}
   ratio = median["pytorch"] / median["ours"]
-  print(f"{name:<8} batch {shape['batch']} x {shape['seq']} {dtype}: ours "
+  print(f"{name:<8} {'forward' if forward else 'step'}, batch {shape['batch']} x "
+        f"{shape['seq']} {dtype}: ours "
         f"{median['ours']:.3f} s/step ({tokens / median['ours']:,.0f} tokens/s), pytorch "
         f"{median['pytorch']:.3f} s/step ({tokens / median['pytorch']:,.0f} tokens/s); "
         f"ours/pytorch throughput {ratio:.2f}x", flush=True)
@@ -188,6 +211,8 @@ def main(argv=None):
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--forward", action="store_true",
+                      help="time the pooled forward (no gradient) instead of a train step")
   args = parser.parse_args(argv)
   chosen = {name: SHAPES[name] for name in filter(None, args.shapes.split(","))}
   if args.custom:
@@ -195,7 +220,7 @@ def main(argv=None):
   print(f"jax {jax.__version__} on {jax.devices()[0].platform}; medians of {args.rounds} "
         f"alternating rounds of {args.steps} steps")
   for name, shape in chosen.items():
-    compare(name, shape, args.dtype, args.steps, args.rounds)
+    compare(name, shape, args.dtype, args.steps, args.rounds, args.forward)
 
 
 if __name__ == "__main__":
