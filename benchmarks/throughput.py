@@ -5,6 +5,7 @@ r"""Training-step throughput: ours against a PyTorch eager loop on the same mode
   python benchmarks/throughput.py --shapes=gpt2 --rounds=5
   python benchmarks/throughput.py --custom=n_layers=8,d_model=512,n_heads=8,vocab=16384,batch=16,seq=256
   python benchmarks/throughput.py --shapes=mpnet --forward      # the pooled forward only
+  python benchmarks/throughput.py --shapes=mpnet --together=4   # students' steps side by side
 
 Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192) on batch
 32 x 128 tokens; "minilm" and "mpnet", the real all-MiniLM-L6-v2 and all-mpnet-base-v2
@@ -14,19 +15,23 @@ Each side runs in its own worker process (so neither's thread pool spins against
 other's), started with the same environment; rounds alternate between them, each timing
 --steps steps after warm-up, and the figures are medians over rounds. --forward times the
 pooled forward alone (ours: the compiled predict step that frozen features and evaluation
-use; PyTorch: under torch.no_grad), the work a linear probe on frozen features does. Needs
-torch and transformers (the test extra).
+use; PyTorch: under torch.no_grad), the work a linear probe on frozen features does.
+--together=N times ours only: N students' steps on one batch (one compiled step, N states)
+called in turn, against the same calls made from N threads as students trained together
+are on a CPU (train.each_student). Needs torch and transformers (the test extra).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import multiprocessing
 import statistics
 import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from w2s_jax import losses, models, sharding, train
@@ -51,9 +56,10 @@ def inputs(shape, vocab, seed=0):
 
 # ---------------------------------------------------------------- ours
 
-def ours(shape, dtype, forward=False):
+def ours(shape, dtype, forward=False, together=0):
   """A function running one train step, or with `forward` one pooled forward (blocking),
-  and the vocabulary size."""
+  and the vocabulary size. With `together` > 1: {"in turn", "threads"}, functions stepping
+  that many students' states once each."""
   if shape["family"] == "registered":
     model_cfg = {"name": shape["model"], "dtype": dtype, "param_dtype": "float32"}
   else:
@@ -83,6 +89,16 @@ def ours(shape, dtype, forward=False):
       train.classification_objective(model, losses.get_loss("xent"), 10**6), tx, shardings,
       batch_sharding)
   placed = sharding.put_batch(batch, batch_sharding)
+  if together > 1:
+    states = [jax.tree.map(jnp.copy, state) for _ in range(together)]
+    pool = concurrent.futures.ThreadPoolExecutor(together)
+
+    def step_one(index):
+      states[index], metrics = step(states[index], placed)
+      jax.block_until_ready(metrics["loss"])
+
+    return {"in turn": lambda: [step_one(i) for i in range(together)],
+            "threads": lambda: list(train.each_student(step_one, range(together), pool))}, vocab
   holder = {"state": state}
 
   def run():
@@ -193,6 +209,22 @@ def compare(name, shape, dtype, steps, rounds, forward=False):
   return ratio
 
 
+def compare_together(name, shape, dtype, steps, rounds, together):
+  """Ours only, one process: `together` students' steps called in turn against from threads."""
+  runs, _ = ours(shape, dtype, together=together)
+  for run in runs.values():
+    timed(run, 2)  # compile / warm up
+  times = {kind: [] for kind in runs}
+  for _ in range(rounds):
+    for kind, run in runs.items():
+      times[kind].append(timed(run, steps) / together)
+  median = {k: statistics.median(v) for k, v in times.items()}
+  print(f"{name:<8} {together} students, batch {shape['batch']} x {shape['seq']} {dtype}: "
+        + ", ".join(f"{k} {v:.3f} s a student step" for k, v in median.items())
+        + f"; threads/in turn throughput {median['in turn'] / median['threads']:.2f}x",
+        flush=True)
+
+
 def parse_custom(text):
   shape = dict(SHAPES["gpt2"])
   for item in filter(None, text.split(",")):
@@ -213,6 +245,8 @@ def main(argv=None):
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--forward", action="store_true",
                       help="time the pooled forward (no gradient) instead of a train step")
+  parser.add_argument("--together", type=int, default=0,
+                      help="ours only: N students' steps in turn against from N threads")
   args = parser.parse_args(argv)
   chosen = {name: SHAPES[name] for name in filter(None, args.shapes.split(","))}
   if args.custom:
@@ -220,7 +254,10 @@ def main(argv=None):
   print(f"jax {jax.__version__} on {jax.devices()[0].platform}; medians of {args.rounds} "
         f"alternating rounds of {args.steps} steps")
   for name, shape in chosen.items():
-    compare(name, shape, args.dtype, args.steps, args.rounds, args.forward)
+    if args.together > 1:
+      compare_together(name, shape, args.dtype, args.steps, args.rounds, args.together)
+    else:
+      compare(name, shape, args.dtype, args.steps, args.rounds, args.forward)
 
 
 if __name__ == "__main__":
