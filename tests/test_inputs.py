@@ -102,3 +102,16 @@ def test_a_fingerprint_follows_content_not_path_or_time(tmp_path):
   cached = json.loads((tmp_path / fingerprint.CACHE_FILE).read_text())
   assert str(old.absolute()) in cached and str(a.absolute()) not in cached  # a is too fresh
   assert fingerprint.Fingerprints(tmp_path).of(old) == settled
+
+
+def test_a_new_way_of_turning_text_into_tokens_recomputes_every_text_phase(monkeypatch):
+  """Phase keys hold the config, not the tokens: when the same text encodes differently
+  (a truncation that keeps another end), only the encoding version tells old phases apart."""
+  from w2s_jax.data import tokenize
+  from w2s_jax.phases import keys
+  text = {"task": {"name": "sst2", "source": "local", "max_ctx": 64}, "seed": 0}
+  generated = {"task": {"name": "latent_topics"}, "seed": 0}
+  before = {name: keys.data_key(cfg) for name, cfg in (("text", text), ("generated", generated))}
+  monkeypatch.setattr(tokenize, "ENCODING_VERSION", tokenize.ENCODING_VERSION + 1)
+  assert keys.data_key(text) != before["text"]
+  assert keys.data_key(generated) == before["generated"]  # no tokens, nothing to recompute

@@ -17,6 +17,10 @@ import numpy as np
 from w2s_jax.errors import ConfigError
 
 POLICIES = ("truncate", "drop")
+# Part of the key of every phase that reads a text task's tokens (phases/keys.py): change it
+# when the same text and tokenizer encode differently, so that no cached phase computed from
+# the old tokens is reused. 2: a truncated document keeps its end, not its beginning.
+ENCODING_VERSION = 2
 
 
 def encode(texts: Sequence[str], tokenizer, max_ctx: int, long_docs: str = "truncate"):

@@ -7,14 +7,18 @@ from typing import Mapping
 import numpy as np
 
 from w2s_jax import data, losses, models
+from w2s_jax.data import tokenize
 from w2s_jax.train import NOT_IN_KEY
 
 
 def data_key(cfg, splits=("train", "test")):
-  """The task and seed, and the content of the local files the phase's source splits are
-  read from (cfg["inputs"], see experiments.base.with_inputs): a file edited in place
-  changes the key of exactly the phases that read it."""
+  """The task and seed, the version of how text becomes tokens (text tasks), and the content
+  of the local files the phase's source splits are read from (cfg["inputs"], see
+  experiments.base.with_inputs): a file edited in place changes the key of exactly the
+  phases that read it."""
   key = {"task": cfg["task"], "seed": cfg["seed"]}
+  if data.is_text(cfg["task"]):
+    key["encoding"] = tokenize.ENCODING_VERSION
   read = {split: digest for split, digest in cfg.get("inputs", {}).get("task", {}).items()
           if split in splits}
   if read:
