@@ -35,3 +35,16 @@ def tiny_config(tmp_path):
   cfg = tiny.get_config().to_dict()
   cfg["workdir"] = str(tmp_path / "runs")
   return cfg
+
+
+# The longest modules first: pytest.ini's `--dist loadscope` hands whole modules to the two
+# workers in collection order, and a long module handed out last keeps one worker busy
+# after the other has finished.
+LONGEST_FIRST = ("test_reliability.py", "test_train.py", "test_notebooks.py",
+                 "test_multiprocess.py", "test_pipeline.py", "test_scan.py",
+                 "test_supervision.py", "test_vault.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(LONGEST_FIRST)))  # stable
