@@ -97,3 +97,30 @@ def test_the_misfit_bound_holds_for_a_least_squares_student_on_fixed_features():
     student = basis @ np.linalg.lstsq(basis, weak, rcond=None)[0]
     gain = metrics.misfit(weak, truth) - metrics.misfit(student, truth)
     assert gain >= metrics.misfit(student, weak) - 1e-12
+
+
+def test_soft_cross_entropy_by_hand_and_its_minimum_at_the_target():
+  assert metrics.soft_cross_entropy([0.8], [1.0]) == pytest.approx(-np.log(0.8))
+  assert metrics.soft_cross_entropy([0.5, 0.5], [0.2, 0.9]) == pytest.approx(np.log(2))
+  target = np.array([0.3, 0.45, 0.1])
+  grid = [metrics.soft_cross_entropy(target + d, target) for d in (-0.05, 0.0, 0.05)]
+  assert grid[1] < min(grid[0], grid[2])
+
+
+def test_validation_against_a_one_class_supervisor_prefers_agreeing_params():
+  # A weak model stuck below 0.5 on val: AUROC against its hard labels is undefined, so
+  # validation must still rank params (closer to its soft labels is better), not fail.
+  from types import SimpleNamespace
+
+  from w2s_jax.phases import classifier
+  supervisor_p = np.array([0.45, 0.40, 0.48, np.nan, 0.30])
+  to_logits = lambda p: np.stack([np.zeros_like(p), np.log(p / (1 - p))], axis=1)
+  c = SimpleNamespace(logits_on=lambda ctx, predict, params, split: to_logits(params))
+  score = classifier._validation_score(None, "strong", c, supervisor_p, predict=None)
+  agreeing = np.where(np.isnan(supervisor_p), 0.5, supervisor_p)
+  confident = np.full(5, 0.9)
+  assert np.isfinite(score(agreeing)) and score(agreeing) > score(confident)
+  # A two-class supervisor keeps AUROC.
+  two_class = np.array([0.2, 0.7, 0.4, 0.9])
+  auroc = classifier._validation_score(None, "strong", c, two_class, predict=None)
+  assert auroc(np.array([0.1, 0.6, 0.3, 0.8])) == 1.0

@@ -40,6 +40,13 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
   return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def soft_cross_entropy(p_pos: np.ndarray, target_p_pos: np.ndarray, eps: float = 1e-7) -> float:
+  """Mean binary cross-entropy of predictions p_pos against soft targets (nats)."""
+  p = np.clip(np.asarray(p_pos, np.float64), eps, 1 - eps)
+  t = np.asarray(target_p_pos, np.float64)
+  return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
+
+
 def agreement(p_a: np.ndarray, p_b: np.ndarray) -> float:
   """Fraction of examples on which two models' hard predictions agree."""
   return float(np.mean((np.asarray(p_a) > 0.5) == (np.asarray(p_b) > 0.5)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import pathlib
 from typing import Any, Callable, Mapping, Protocol
 
@@ -22,6 +23,8 @@ from w2s_jax.phases import features, keys, store
 from w2s_jax.phases.context import Context
 from w2s_jax.phases.pretrain import backbone_params
 from w2s_jax.train import learned_weights
+
+log = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.npz"
 
@@ -186,18 +189,27 @@ def model_phase(ctx: Context, name: str, role: str, split: str, supervisor: Supe
 
 def _validation_score(ctx: Context, role: str, c: Classifier, val_p_pos, predict):
   """params -> AUROC on val against the supervisor's hard labels (EleutherAI's rule; the
-  ceiling's supervisor is the ground truth)."""
+  ceiling's supervisor is the ground truth).
+
+  A supervisor whose hard labels on val are all one class (a weak model stuck on one side
+  of 0.5) leaves AUROC undefined; the score is then the negative cross-entropy against its
+  soft labels, so the student still keeps the params that agree with it best rather than
+  failing after the supervisor's training is spent."""
   if val_p_pos is None:
     raise ConfigError(f"{role}.train.eval_every > 0 needs a validation split; set "
                       "task.n_val > 0")
   labelled = np.isfinite(val_p_pos)
-  targets = val_p_pos[labelled] > 0.5
-  if targets.all() or not targets.any():
-    raise ConfigError(f"{role}: the supervisor's validation labels are all one class, so "
-                      "validation AUROC is undefined; set eval_every=0 or raise task.n_val")
+  soft = val_p_pos[labelled]
+  targets = soft > 0.5
+  one_class = targets.all() or not targets.any()
+  if one_class:
+    log.warning("%s: the supervisor's validation labels are all one class; validation "
+                "scores cross-entropy against its soft labels instead of AUROC", role)
 
   def score(params):
     p = softmax(c.logits_on(ctx, predict, params, "val"))[:, 1][labelled]
     readable = np.isfinite(p)
+    if one_class:
+      return -metrics.soft_cross_entropy(p[readable], soft[readable])
     return metrics.auroc(p[readable], targets[readable])
   return score
