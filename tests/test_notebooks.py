@@ -7,6 +7,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 from tests.helpers import REPO  # noqa: E402
+from tests.test_real_data import DATA_DIR  # noqa: E402
 from w2s_jax.errors import CheckpointError  # noqa: E402
 from w2s_jax.models import assembled  # noqa: E402
 
@@ -36,6 +37,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert "student:xent@knn_relabel" in outputs and ".png" in outputs
   if path.stem == "real_checkpoint":
     assert "[[1." in outputs.replace(" ", "")  # the similarity matrix's diagonal
+    if (DATA_DIR / "sst2" / "train.tsv").exists():  # MiniLM -> MiniLM on real SST-2
+      assert "student:xent" in outputs and "PGR" in outputs, outputs[-2000:]
   if path.stem == "real_pair":
     assert "student:xent" in outputs and "agrees with the weak model" in outputs
   assert not any(o.get("output_type") == "error" for cell in notebook.cells
