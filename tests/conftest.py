@@ -7,13 +7,10 @@ import shutil
 import sys
 import tempfile
 
-# XLA's CPU backend optimisations off: the suite's models are tiny, so compiling dominates,
-# and unoptimised programs compile ~15% faster end to end (tests/test_supervision.py: 69-70 s
-# against 76-86 s); every comparison in the suite is between programs built the same way.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=8"
-                           " --xla_backend_optimization_level=0"
-                           " --xla_llvm_disable_expensive_passes=true").strip()
+from tests.helpers import xla_flags  # imports no jax, so the flags precede it
+
+# 8 fake devices, and XLA's CPU optimisations off (tests/helpers.py says why).
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + xla_flags(8)).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One compilation cache for the session (and the CLI runs it starts): the many tiny runs
 # compile the same programs. The process that made it (pytest's main process, which the

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 
 def start(workdir, devices: int, process: int | None = None, port: int = 0, *extra):
-  env = {**helpers.cli_env(), "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+  env = helpers.cli_env(devices)
   distributed = ([] if process is None else
                  ["--distributed", f"--coordinator=localhost:{port},2,{process}"])
   command = helpers.cli_command(*distributed, f"--config.workdir={workdir}", *ARGS, *extra)

@@ -192,7 +192,7 @@ def test_single_host_launcher_runs_the_job(tmp_path):
   proc = subprocess.run(["launch/gpu_cluster.sh", "configs/tiny.py", str(tmp_path / "runs"),
                          "--config.student.losses=xent"],
                         cwd=REPO, capture_output=True, text=True, timeout=300,
-                        env={**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu",
+                        env={**helpers.cli_env(),
                              "PATH": f"{pathlib.Path(sys.executable).parent}:{os.environ['PATH']}"})
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert "student:xent" in proc.stdout
