@@ -77,6 +77,76 @@ def scanned(block_cls, config, length: int, n_broadcast: int, n_scanned: int = 0
                  metadata_params={nn.PARTITION_NAME: "layers"})
 
 
+def project(x, kernel, bias, n_in: int, dtype):
+  """x · kernel (+ bias) over the last n_in axes of x (the first n_in of kernel), in dtype.
+
+  In float32 a plain tensordot. In a narrower dtype the products accumulate in float32 and
+  the kernel's and bias's gradients stay float32 (a hand-written backward pass): XLA's CPU
+  backend runs bf16 x bf16 -> f32 dots on its AMX/AVX512-BF16 kernels, but a bf16 -> bf16
+  dot, or autodiff's f32 cotangent against a bf16 operand, on a generic path several times
+  slower (docs/performance.md).
+  """
+  if dtype == jnp.float32:
+    y = jnp.tensordot(x.astype(dtype), kernel.astype(dtype), axes=n_in)
+    return y if bias is None else y + bias.astype(dtype)
+  if bias is None:
+    return _narrow_project(x.astype(dtype), kernel, n_in)
+  return _narrow_project_bias(x.astype(dtype), kernel, bias, n_in)
+
+
+def _narrow_forward(x, kernel, bias, n_in):
+  y = jnp.tensordot(x, kernel.astype(x.dtype), axes=n_in, preferred_element_type=jnp.float32)
+  return (y if bias is None else y + bias.astype(jnp.float32)).astype(x.dtype)
+
+
+def _narrow_backward(n_in, x, kernel, grad_y):
+  """Gradients of x, the kernel and (float32, summed over the batch axes) the bias."""
+  grad_y = grad_y.astype(x.dtype)
+  n_batch, n_out = x.ndim - n_in, kernel.ndim - n_in
+  grad_x = jnp.tensordot(grad_y, kernel.astype(x.dtype),
+                         axes=(tuple(range(n_batch, n_batch + n_out)),
+                               tuple(range(n_in, n_in + n_out))),
+                         preferred_element_type=jnp.float32).astype(x.dtype)
+  batch_axes = tuple(range(n_batch))
+  grad_kernel = jnp.tensordot(x, grad_y, axes=(batch_axes, batch_axes),
+                              preferred_element_type=jnp.float32).astype(kernel.dtype)
+  return grad_x, grad_kernel, jnp.sum(grad_y, batch_axes, dtype=jnp.float32)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _narrow_project(x, kernel, n_in):
+  return _narrow_forward(x, kernel, None, n_in)
+
+
+def _narrow_project_fwd(x, kernel, n_in):
+  return _narrow_forward(x, kernel, None, n_in), (x, kernel)
+
+
+def _narrow_project_bwd(n_in, residuals, grad_y):
+  return _narrow_backward(n_in, *residuals, grad_y)[:2]
+
+
+_narrow_project.defvjp(_narrow_project_fwd, _narrow_project_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _narrow_project_bias(x, kernel, bias, n_in):
+  return _narrow_forward(x, kernel, bias, n_in)
+
+
+def _narrow_project_bias_fwd(x, kernel, bias, n_in):
+  return _narrow_forward(x, kernel, bias, n_in), (x, kernel, bias)
+
+
+def _narrow_project_bias_bwd(n_in, residuals, grad_y):
+  x, kernel, bias = residuals
+  grad_x, grad_kernel, grad_bias = _narrow_backward(n_in, x, kernel, grad_y)
+  return grad_x, grad_kernel, grad_bias.astype(bias.dtype)
+
+
+_narrow_project_bias.defvjp(_narrow_project_bias_fwd, _narrow_project_bias_bwd)
+
+
 def _logical(init, axes: Sequence[str | None]):
   return nn.with_logical_partitioning(init, tuple(axes))
 
@@ -102,11 +172,11 @@ class Projection(nn.Module):
     in_shape = x.shape[x.ndim - self.n_in:]
     kernel = self.param("kernel", _logical(INIT, self.axes), in_shape + self.features,
                         self.param_dtype)
-    y = jnp.tensordot(x.astype(self.dtype), kernel.astype(self.dtype), axes=self.n_in)
+    bias = None
     if self.use_bias:
       bias = self.param("bias", _logical(nn.initializers.zeros_init(), self.axes[self.n_in:]),
                         self.features, self.param_dtype)
-      y = y + bias.astype(self.dtype)
+    y = project(x, kernel, bias, self.n_in, jnp.dtype(self.dtype))
     if self.lora_rank:
       fan_in, fan_out = math.prod(in_shape), math.prod(self.features)
       # Adapters train while the base may sit in bfloat16: they keep float32 for Adam.

@@ -40,8 +40,9 @@ def pool(hidden, attention_mask, how: str):
   index = pooled_index(attention_mask, how)
   if index is not None:
     return jnp.take_along_axis(hidden, index[:, None, None], axis=1)[:, 0]
-  weights = attention_mask.astype(hidden.dtype)[..., None]
-  return (hidden * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+  # the mean is taken in float32 (a bfloat16 sum over hundreds of positions loses digits)
+  weights = attention_mask.astype(jnp.float32)[..., None]
+  return (hidden.astype(jnp.float32) * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
 
 
 def pooled_hidden(backbone, input_ids, attention_mask, how: str):
