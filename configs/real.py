@@ -9,8 +9,10 @@ supervises a large pretrained one (all-mpnet-base-v2, 110M) on real data.
 The argument is a task (sst2, boolq, cosmos_qa, sciq: the plain files under DATA, read by the
 same local loaders as configs/text.py), then options: "methods" (every method of
 configs/default.py), "probe" (linear probes: both models frozen, a logistic head trained),
-"random" (the control: the strong model starts from random weights). Both models read
-mean-pooled token states, as sentence-transformers does; both install offline (README).
+"random" (the control: the strong model starts from random weights), "bf16" (bfloat16
+compute over float32 weights and optimizer state; on a CPU with AMX or AVX512-BF16 a step
+takes about half the time: docs/performance.md). Both models read mean-pooled token states,
+as sentence-transformers does; both install offline (README).
 
 Hyperparameters, fixed before any run and never tuned on test (docs/real_models.md):
 OpenAI's recipe of batch 32, 2 epochs, no warmup, Adam (0.9, 0.999), no weight decay, a
@@ -33,12 +35,15 @@ TASKS = {  # argument -> (task, max_ctx)
 WEAK, STRONG = "all-MiniLM-L6-v2", "all-mpnet-base-v2"
 LR = {WEAK: 2e-4, STRONG: 1e-4}
 PROBE_LR = 1e-3
-OPTIONS = ("methods", "probe", "random")
+OPTIONS = ("methods", "probe", "random", "bf16")
 
 
-def role(name: str, *, probe: bool, pretrained: bool = True, n_layers: int = 0) -> dict:
-  """A registered model from its checkpoint (n_layers > 0: its first n_layers layers)."""
+def role(name: str, *, probe: bool, pretrained: bool = True, n_layers: int = 0,
+         dtype: str = "float32") -> dict:
+  """A registered model from its checkpoint (n_layers > 0: its first n_layers layers),
+  computing in dtype."""
   return dict(model=dict(name=name, checkpoint="", pretrained=pretrained, n_layers=n_layers,
+                         dtype=dtype, param_dtype="float32",
                          remat=False, remat_policy="full", scan_layers=False, lora_rank=0,
                          lora_alpha=16.0),
               train=default.train_section(lr=PROBE_LR if probe else LR[name], log_every=10),
@@ -60,8 +65,10 @@ def get_config(arg=None):
   task, max_ctx = TASKS[parts[0]]
   c.task = dict(name=task, source="local", data_dir="", n_docs=2000, n_test=1000, n_val=0,
                 max_ctx=max_ctx, long_docs="truncate", balance=True, test_seed=0)
-  c.weak = role(WEAK, probe=probe)
-  c.strong = role(STRONG, probe=probe, pretrained="random" not in options)
-  c.mid = role(STRONG, probe=probe, n_layers=6)  # bootstrapping through MPNet's first half
+  dtype = "bfloat16" if "bf16" in options else "float32"
+  c.weak = role(WEAK, probe=probe, dtype=dtype)
+  c.strong = role(STRONG, probe=probe, pretrained="random" not in options, dtype=dtype)
+  # bootstrapping through MPNet's first half
+  c.mid = role(STRONG, probe=probe, n_layers=6, dtype=dtype)
   c.eval_batch_size = registry.get(STRONG).eval_batch_size
   return c
