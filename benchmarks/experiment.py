@@ -5,6 +5,7 @@ the way the reference implementations run it, side by side.
   python benchmarks/experiment.py --data=../shared/data --probe    # linear-probe students
   python benchmarks/experiment.py --data=../shared/data --quick    # a small slice (smoke test)
   python benchmarks/experiment.py --data=../shared/data --cold-only  # no warm rerun
+  python benchmarks/experiment.py --data=../shared/data --bf16 --pytorch-dtypes=float32,bfloat16
 
 The experiment: all-MiniLM-L6-v2 (weak) and all-mpnet-base-v2 (strong) on SST-2 from local
 files (task.n_docs 2000: 1000 documents for the weak model, 1000 for the ceiling and the
@@ -24,6 +25,11 @@ sentence-transformers and configs/real.py read these checkpoints), a zero-initia
 linear head, no dropout. AutoModelForSequenceClassification's heads read the first token
 through a pooler these checkpoints never trained, which left a MiniLM probe at chance
 (0.514).
+
+Precision: float32 on both sides unless asked. --bf16 runs ours in bfloat16 over float32
+weights (configs/real.py's "bf16" option); --pytorch-dtypes lists the PyTorch variants to
+run, float32 (the reference implementations on a CPU) and/or bfloat16 (the same pipeline
+under torch.autocast, float32 weights: the matched-precision comparison).
 
 Each side runs in its own process, alternating, --rounds times; the figures are medians.
 Both sides read the same documents (our loader). Needs torch and transformers (the test
@@ -48,7 +54,7 @@ STUDENTS = ("xent", "logconf", "product", "entropy")
 
 
 def our_command(args, workdir: pathlib.Path) -> list[str]:
-  config = "configs/real.py:sst2" + (",probe" if args.probe else "")
+  config = "configs/real.py:sst2" + (",probe" if args.probe else "") + (",bf16" if args.bf16 else "")
   command = [sys.executable, "-m", "w2s_jax.main", f"--config={config}",
              f"--config.task.data_dir={args.data}", f"--config.workdir={workdir}",
              f"--config.student.losses={','.join(STUDENTS)}"]
@@ -76,8 +82,9 @@ def run_ours(args, workdir: pathlib.Path) -> dict:
   return {"wall_s": wall, "accuracy": accuracy, "phases": phases}
 
 
-def run_pytorch(args) -> dict:
-  command = [sys.executable, __file__, "--side=pytorch", f"--data={args.data}"]
+def run_pytorch(args, dtype: str) -> dict:
+  command = [sys.executable, __file__, "--side=pytorch", f"--data={args.data}",
+             f"--pytorch-dtypes={dtype}"]
   command += ["--probe"] * args.probe + ["--quick"] * args.quick
   start = time.perf_counter()
   proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -110,6 +117,9 @@ def pytorch_pipeline(args) -> dict:
   splits = data.load_splits(cfg["task"], cfg["seed"])
   max_len, batch_size, epochs = cfg["task"]["max_ctx"], 32, 2
   torch.manual_seed(cfg["seed"])
+  # bfloat16: autocast over float32 weights, as mixed-precision training runs in PyTorch
+  autocast = torch.autocast("cpu", dtype=torch.bfloat16,
+                            enabled=args.pytorch_dtypes == "bfloat16")
 
   class MeanPooledClassifier(torch.nn.Module):
     def __init__(self, folder):
@@ -169,7 +179,8 @@ def pytorch_pipeline(args) -> dict:
     for epoch in range(epochs):
       order = np.random.default_rng([cfg["seed"], epoch]).permutation(len(texts))
       for rows, batch in batches(tokenizer, texts, order):
-        logits = model(**batch)
+        with autocast:
+          logits = model(**batch)
         loss_value = loss_fn(loss, logits, targets[rows], step / steps)
         optimizer.zero_grad()
         loss_value.backward()
@@ -183,7 +194,9 @@ def pytorch_pipeline(args) -> dict:
     model.eval()
     out = np.zeros(len(texts), np.float32)
     for rows, batch in batches(tokenizer, texts, np.arange(len(texts))):
-      out[rows] = F.softmax(model(**batch).float(), -1)[:, 1].numpy()
+      with autocast:
+        logits = model(**batch)
+      out[rows] = F.softmax(logits.float(), -1)[:, 1].numpy()
     return out
 
   def one_hot(labels):
@@ -213,21 +226,31 @@ def main():
   parser.add_argument("--rounds", type=int, default=1)
   parser.add_argument("--cold-only", action="store_true",
                       help="skip our warm run (the acceptance figure is the cold one)")
+  parser.add_argument("--bf16", action="store_true",
+                      help="ours computes in bfloat16 over float32 weights")
+  parser.add_argument("--pytorch-dtypes", default="float32",
+                      help="PyTorch variants, comma-separated: float32 and/or bfloat16 "
+                           "(autocast)")
   parser.add_argument("--side", choices=("both", "pytorch"), default="both")
   args = parser.parse_args()
+  pytorch_dtypes = [d.strip() for d in args.pytorch_dtypes.split(",") if d.strip()]
+  if not pytorch_dtypes or set(pytorch_dtypes) - {"float32", "bfloat16"}:
+    parser.error(f"--pytorch-dtypes={args.pytorch_dtypes!r}: give float32 and/or bfloat16")
   if args.side == "pytorch":
     sys.path.insert(0, str(REPO))
     print(json.dumps(pytorch_pipeline(args)))
     return
-  figures = {"ours cold": [], "ours warm": [], "pytorch": []}
+  pytorch_sides = [f"pytorch {d}" for d in pytorch_dtypes]
+  figures = {"ours cold": [], "ours warm": [], **{side: [] for side in pytorch_sides}}
   accuracies = {}
   for round_index in range(args.rounds):
-    order = ("ours", "pytorch") if round_index % 2 == 0 else ("pytorch", "ours")
+    order = ["ours", *pytorch_sides]
+    order = order if round_index % 2 == 0 else order[::-1]
     for side in order:
-      if side == "pytorch":
-        result = run_pytorch(args)
-        figures["pytorch"].append(result["wall_s"])
-        accuracies["pytorch"] = result["accuracy"]
+      if side != "ours":
+        result = run_pytorch(args, side.split()[1])
+        figures[side].append(result["wall_s"])
+        accuracies[side] = result["accuracy"]
         continue
       workdir = pathlib.Path(tempfile.mkdtemp(prefix="w2s_experiment_"))
       try:
@@ -248,16 +271,18 @@ def main():
   median = {k: statistics.median(v) for k, v in figures.items() if v}
   kind = "linear-probe" if args.probe else "full fine-tuning"
   print(f"\n{kind} experiment{' (quick)' if args.quick else ''}: weak + ceiling + "
-        f"{len(STUDENTS)} students, median of {args.rounds} round(s)")
+        f"{len(STUDENTS)} students, median of {args.rounds} round(s); ours in "
+        f"{'bfloat16' if args.bf16 else 'float32'}")
   for name, seconds in median.items():
-    print(f"  {name:10s} {seconds:8.1f} s")
-  print(f"  speed-up, cold: {median['pytorch'] / median['ours cold']:.2f}x"
-        + (f"; warm: {median['pytorch'] / median['ours warm']:.2f}x"
-           if "ours warm" in median else ""))
+    print(f"  {name:16s} {seconds:8.1f} s")
+  for side in pytorch_sides:
+    print(f"  speed-up against {side}, cold: {median[side] / median['ours cold']:.2f}x"
+          + (f"; warm: {median[side] / median['ours warm']:.2f}x"
+             if "ours warm" in median else ""))
   models_ = ["weak", "ceiling", *STUDENTS]
-  print("  test accuracy  " + "  ".join(f"{m:>8s}" for m in models_))
+  print("  test accuracy     " + "  ".join(f"{m:>8s}" for m in models_))
   for side, accuracy in accuracies.items():
-    print(f"  {side:13s}  " + "  ".join(f"{accuracy[m]:8.3f}" for m in models_))
+    print(f"  {side:16s}  " + "  ".join(f"{accuracy[m]:8.3f}" for m in models_))
 
 
 if __name__ == "__main__":

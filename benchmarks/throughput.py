@@ -11,6 +11,8 @@ Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192)
 32 x 128 tokens; "minilm" and "mpnet", the real all-MiniLM-L6-v2 and all-mpnet-base-v2
 (offline packages) with mean pooling on batch 32 x 64. Both sides: a linear head on the pooled state, soft-label cross-entropy, Adam
 (lr 1e-4, no weight decay), float32 unless --dtype, no dropout, the default thread counts.
+--dtype=bfloat16 is mixed precision on both sides: float32 weights and Adam state, bfloat16
+compute (ours: model.dtype; PyTorch: torch.autocast).
 Each side runs in its own worker process (so neither's thread pool spins against the
 other's), started with the same environment; rounds alternate between them, each timing
 --steps steps after warm-up, and the figures are medians over rounds. --forward times the
@@ -112,7 +114,8 @@ def ours(shape, dtype, forward=False, together=0):
 def pytorch(shape, dtype, vocab, forward=False):
   import torch
   import transformers
-  torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+  # bfloat16: autocast over float32 weights, as ours keeps float32 master weights
+  autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
   if shape["family"] == "registered":
     folder = models.checkpoint_folder({"name": shape["model"]})
     backbone = transformers.AutoModel.from_pretrained(str(folder))
@@ -121,11 +124,11 @@ def pytorch(shape, dtype, vocab, forward=False):
         vocab_size=shape["vocab"], n_positions=shape["seq"], n_embd=shape["d_model"],
         n_layer=shape["n_layers"], n_head=shape["n_heads"], resid_pdrop=0.0, embd_pdrop=0.0,
         attn_pdrop=0.0))
-  backbone = backbone.to(torch_dtype).train()
+  backbone = backbone.train()
   for module in backbone.modules():  # no dropout, as ours
     if isinstance(module, torch.nn.Dropout):
       module.p = 0.0
-  head = torch.nn.Linear(backbone.config.hidden_size, 2, dtype=torch_dtype)
+  head = torch.nn.Linear(backbone.config.hidden_size, 2)
   torch.nn.init.zeros_(head.weight)
   torch.nn.init.zeros_(head.bias)
   params = list(backbone.parameters()) + list(head.parameters())
@@ -134,9 +137,11 @@ def pytorch(shape, dtype, vocab, forward=False):
   ids, mask = ids.long(), mask.long()
 
   def pooled_state():
-    hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+    with autocast:
+      hidden = backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+    hidden = hidden.float()
     if shape["pooling"] == "mean":
-      weights = mask[..., None].to(hidden.dtype)
+      weights = mask[..., None].float()
       return (hidden * weights).sum(1) / weights.sum(1)
     last = (mask * torch.arange(mask.shape[1])).argmax(1)  # the last real token
     return hidden[torch.arange(len(last)), last]
