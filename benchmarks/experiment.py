@@ -6,6 +6,7 @@ the way the reference implementations run it, side by side.
   python benchmarks/experiment.py --data=../shared/data --quick    # a small slice (smoke test)
   python benchmarks/experiment.py --data=../shared/data --cold-only  # no warm rerun
   python benchmarks/experiment.py --data=../shared/data --bf16 --pytorch-dtypes=float32,bfloat16
+  python benchmarks/experiment.py --data=../shared/data --bf16 --together   # students together
 
 The experiment: all-MiniLM-L6-v2 (weak) and all-mpnet-base-v2 (strong) on SST-2 from local
 files (task.n_docs 2000: 1000 documents for the weak model, 1000 for the ceiling and the
@@ -58,6 +59,8 @@ def our_command(args, workdir: pathlib.Path) -> list[str]:
   command = [sys.executable, "-m", "w2s_jax.main", f"--config={config}",
              f"--config.task.data_dir={args.data}", f"--config.workdir={workdir}",
              f"--config.student.losses={','.join(STUDENTS)}"]
+  if args.together:
+    command.append("--config.student.vectorize=True")
   if args.quick:
     command += quick_overrides()
   return command
@@ -228,6 +231,9 @@ def main():
                       help="skip our warm run (the acceptance figure is the cold one)")
   parser.add_argument("--bf16", action="store_true",
                       help="ours computes in bfloat16 over float32 weights")
+  parser.add_argument("--together", action="store_true",
+                      help="our students train together (student.vectorize: one compiled "
+                           "step, each student stepped from a thread of its own)")
   parser.add_argument("--pytorch-dtypes", default="float32",
                       help="PyTorch variants, comma-separated: float32 and/or bfloat16 "
                            "(autocast)")
@@ -272,7 +278,8 @@ def main():
   kind = "linear-probe" if args.probe else "full fine-tuning"
   print(f"\n{kind} experiment{' (quick)' if args.quick else ''}: weak + ceiling + "
         f"{len(STUDENTS)} students, median of {args.rounds} round(s); ours in "
-        f"{'bfloat16' if args.bf16 else 'float32'}")
+        f"{'bfloat16' if args.bf16 else 'float32'}"
+        f"{', students together' if args.together else ''}")
   for name, seconds in median.items():
     print(f"  {name:16s} {seconds:8.1f} s")
   for side in pytorch_sides:
