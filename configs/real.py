@@ -52,7 +52,7 @@ def role(name: str, *, probe: bool, pretrained: bool = True, n_layers: int = 0,
 
 
 def get_config(arg=None):
-  """arg: "<task>[,methods][,probe][,random]"."""
+  """arg: "<task>[,methods][,probe][,random][,bf16]"."""
   parts = [p.strip() for p in (arg or "sst2").split(",") if p.strip()]
   if parts[0] not in TASKS:
     raise ValueError(f"unknown task {parts[0]!r}; choose from {', '.join(TASKS)}")
