@@ -89,18 +89,28 @@ def project(x, kernel, bias, n_in: int, dtype):
   if dtype == jnp.float32:
     y = jnp.tensordot(x.astype(dtype), kernel.astype(dtype), axes=n_in)
     return y if bias is None else y + bias.astype(dtype)
-  if bias is None:
-    return _narrow_project(x.astype(dtype), kernel, n_in)
-  return _narrow_project_bias(x.astype(dtype), kernel, bias, n_in)
+  if bias is None:  # a constant zero bias: its gradient is unused, so XLA drops it
+    bias = jnp.zeros(kernel.shape[n_in:], jnp.float32)
+  return _narrow_project(x.astype(dtype), kernel, bias, n_in)
 
 
 def _narrow_forward(x, kernel, bias, n_in):
   y = jnp.tensordot(x, kernel.astype(x.dtype), axes=n_in, preferred_element_type=jnp.float32)
-  return (y if bias is None else y + bias.astype(jnp.float32)).astype(x.dtype)
+  return (y + bias.astype(jnp.float32)).astype(x.dtype)
 
 
-def _narrow_backward(n_in, x, kernel, grad_y):
-  """Gradients of x, the kernel and (float32, summed over the batch axes) the bias."""
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _narrow_project(x, kernel, bias, n_in):
+  return _narrow_forward(x, kernel, bias, n_in)
+
+
+def _narrow_project_fwd(x, kernel, bias, n_in):
+  return _narrow_forward(x, kernel, bias, n_in), (x, kernel, bias)
+
+
+def _narrow_project_bwd(n_in, residuals, grad_y):
+  """Gradients of x, the kernel and the bias (summed over the batch axes in float32)."""
+  x, kernel, bias = residuals
   grad_y = grad_y.astype(x.dtype)
   n_batch, n_out = x.ndim - n_in, kernel.ndim - n_in
   grad_x = jnp.tensordot(grad_y, kernel.astype(x.dtype),
@@ -110,41 +120,11 @@ def _narrow_backward(n_in, x, kernel, grad_y):
   batch_axes = tuple(range(n_batch))
   grad_kernel = jnp.tensordot(x, grad_y, axes=(batch_axes, batch_axes),
                               preferred_element_type=jnp.float32).astype(kernel.dtype)
-  return grad_x, grad_kernel, jnp.sum(grad_y, batch_axes, dtype=jnp.float32)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _narrow_project(x, kernel, n_in):
-  return _narrow_forward(x, kernel, None, n_in)
-
-
-def _narrow_project_fwd(x, kernel, n_in):
-  return _narrow_forward(x, kernel, None, n_in), (x, kernel)
-
-
-def _narrow_project_bwd(n_in, residuals, grad_y):
-  return _narrow_backward(n_in, *residuals, grad_y)[:2]
+  grad_bias = jnp.sum(grad_y, batch_axes, dtype=jnp.float32).astype(bias.dtype)
+  return grad_x, grad_kernel, grad_bias
 
 
 _narrow_project.defvjp(_narrow_project_fwd, _narrow_project_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _narrow_project_bias(x, kernel, bias, n_in):
-  return _narrow_forward(x, kernel, bias, n_in)
-
-
-def _narrow_project_bias_fwd(x, kernel, bias, n_in):
-  return _narrow_forward(x, kernel, bias, n_in), (x, kernel, bias)
-
-
-def _narrow_project_bias_bwd(n_in, residuals, grad_y):
-  x, kernel, bias = residuals
-  grad_x, grad_kernel, grad_bias = _narrow_backward(n_in, x, kernel, grad_y)
-  return grad_x, grad_kernel, grad_bias.astype(bias.dtype)
-
-
-_narrow_project_bias.defvjp(_narrow_project_bias_fwd, _narrow_project_bias_bwd)
 
 
 def _logical(init, axes: Sequence[str | None]):
