@@ -5,8 +5,8 @@ the way the reference implementations run it, side by side.
   python benchmarks/experiment.py --data=../shared/data --probe    # linear-probe students
   python benchmarks/experiment.py --data=../shared/data --quick    # a small slice (smoke test)
   python benchmarks/experiment.py --data=../shared/data --cold-only  # no warm rerun
-  python benchmarks/experiment.py --data=../shared/data --bf16 --pytorch-dtypes=float32,bfloat16
-  python benchmarks/experiment.py --data=../shared/data --bf16 --together   # students together
+  python benchmarks/experiment.py --data=../shared/data --our-dtypes=bfloat16 --pytorch-dtypes=float32,bfloat16
+  python benchmarks/experiment.py --data=../shared/data --our-dtypes=float32,bfloat16 --together
 
 The experiment: all-MiniLM-L6-v2 (weak) and all-mpnet-base-v2 (strong) on SST-2 from local
 files (task.n_docs 2000: 1000 documents for the weak model, 1000 for the ceiling and the
@@ -27,9 +27,10 @@ linear head, no dropout. AutoModelForSequenceClassification's heads read the fir
 through a pooler these checkpoints never trained, which left a MiniLM probe at chance
 (0.514).
 
-Precision: float32 on both sides unless asked. --bf16 runs ours in bfloat16 over float32
-weights (configs/real.py's "bf16" option); --pytorch-dtypes lists the PyTorch variants to
-run, float32 (the reference implementations on a CPU) and/or bfloat16 (the same pipeline
+Precision: float32 on both sides unless asked. --our-dtypes lists our variants to run:
+float32 and/or bfloat16 (bfloat16 compute over float32 weights, configs/real.py's "bf16"
+option); --bf16 is short for --our-dtypes=bfloat16. --pytorch-dtypes lists the PyTorch
+variants to run, float32 (the reference implementations on a CPU) and/or bfloat16 (the same pipeline
 under torch.autocast, float32 weights: the matched-precision comparison).
 
 Each side runs in its own process, alternating, --rounds times; the figures are medians.
@@ -54,8 +55,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 STUDENTS = ("xent", "logconf", "product", "entropy")
 
 
-def our_command(args, workdir: pathlib.Path) -> list[str]:
-  config = "configs/real.py:sst2" + (",probe" if args.probe else "") + (",bf16" if args.bf16 else "")
+def our_command(args, dtype: str, workdir: pathlib.Path) -> list[str]:
+  config = ("configs/real.py:sst2" + (",probe" if args.probe else "")
+            + (",bf16" if dtype == "bfloat16" else ""))
   command = [sys.executable, "-m", "w2s_jax.main", f"--config={config}",
              f"--config.task.data_dir={args.data}", f"--config.workdir={workdir}",
              f"--config.student.losses={','.join(STUDENTS)}"]
@@ -72,9 +74,9 @@ def quick_overrides() -> list[str]:
           "--config.strong.train.lr=2e-4"]
 
 
-def run_ours(args, workdir: pathlib.Path) -> dict:
+def run_ours(args, dtype: str, workdir: pathlib.Path) -> dict:
   start = time.perf_counter()
-  proc = subprocess.run(our_command(args, workdir), cwd=REPO, capture_output=True, text=True)
+  proc = subprocess.run(our_command(args, dtype, workdir), cwd=REPO, capture_output=True, text=True)
   wall = time.perf_counter() - start
   if proc.returncode:
     sys.exit(f"ours failed:\n{proc.stderr[-2000:]}")
@@ -229,8 +231,10 @@ def main():
   parser.add_argument("--rounds", type=int, default=1)
   parser.add_argument("--cold-only", action="store_true",
                       help="skip our warm run (the acceptance figure is the cold one)")
-  parser.add_argument("--bf16", action="store_true",
-                      help="ours computes in bfloat16 over float32 weights")
+  parser.add_argument("--our-dtypes", default="float32",
+                      help="our variants, comma-separated: float32 and/or bfloat16 (bfloat16 "
+                           "compute over float32 weights)")
+  parser.add_argument("--bf16", action="store_true", help="short for --our-dtypes=bfloat16")
   parser.add_argument("--together", action="store_true",
                       help="our students train together (student.vectorize: one compiled "
                            "step, each student stepped from a thread of its own)")
@@ -239,57 +243,64 @@ def main():
                            "(autocast)")
   parser.add_argument("--side", choices=("both", "pytorch"), default="both")
   args = parser.parse_args()
-  pytorch_dtypes = [d.strip() for d in args.pytorch_dtypes.split(",") if d.strip()]
-  if not pytorch_dtypes or set(pytorch_dtypes) - {"float32", "bfloat16"}:
-    parser.error(f"--pytorch-dtypes={args.pytorch_dtypes!r}: give float32 and/or bfloat16")
+  dtypes = {}
+  for flag, value in (("--our-dtypes", "bfloat16" if args.bf16 else args.our_dtypes),
+                      ("--pytorch-dtypes", args.pytorch_dtypes)):
+    dtypes[flag] = [d.strip() for d in value.split(",") if d.strip()]
+    if not dtypes[flag] or set(dtypes[flag]) - {"float32", "bfloat16"}:
+      parser.error(f"{flag}={value!r}: give float32 and/or bfloat16")
+  our_dtypes, pytorch_dtypes = dtypes["--our-dtypes"], dtypes["--pytorch-dtypes"]
   if args.side == "pytorch":
     sys.path.insert(0, str(REPO))
     print(json.dumps(pytorch_pipeline(args)))
     return
+  our_sides = [f"ours {d}" for d in our_dtypes]
   pytorch_sides = [f"pytorch {d}" for d in pytorch_dtypes]
-  figures = {"ours cold": [], "ours warm": [], **{side: [] for side in pytorch_sides}}
+  figures = {**{f"{side} {when}": [] for side in our_sides for when in ("cold", "warm")},
+             **{side: [] for side in pytorch_sides}}
   accuracies = {}
   for round_index in range(args.rounds):
-    order = ["ours", *pytorch_sides]
+    order = [*our_sides, *pytorch_sides]
     order = order if round_index % 2 == 0 else order[::-1]
     for side in order:
-      if side != "ours":
-        result = run_pytorch(args, side.split()[1])
+      library, dtype = side.split()
+      if library == "pytorch":
+        result = run_pytorch(args, dtype)
         figures[side].append(result["wall_s"])
         accuracies[side] = result["accuracy"]
         continue
       workdir = pathlib.Path(tempfile.mkdtemp(prefix="w2s_experiment_"))
       try:
-        cold = run_ours(args, workdir)
-        figures["ours cold"].append(cold["wall_s"])
-        print("  ours cold, seconds by phase: " + ", ".join(
+        cold = run_ours(args, dtype, workdir)
+        figures[f"{side} cold"].append(cold["wall_s"])
+        print(f"  {side} cold, seconds by phase: " + ", ".join(
             f"{name} {seconds:.0f}" for name, seconds in cold["phases"].items()), flush=True)
         if not args.cold_only:
           for finished in ("phases", "results", "tensorboard"):
             shutil.rmtree(workdir / finished, ignore_errors=True)
-          figures["ours warm"].append(run_ours(args, workdir)["wall_s"])
+          figures[f"{side} warm"].append(run_ours(args, dtype, workdir)["wall_s"])
       finally:
         shutil.rmtree(workdir, ignore_errors=True)
-      accuracies["ours"] = cold["accuracy"]
+      accuracies[side] = cold["accuracy"]
     print(f"round {round_index + 1}: " + ", ".join(f"{k} {v[-1]:.0f} s"
                                                    for k, v in figures.items() if v),
           flush=True)
   median = {k: statistics.median(v) for k, v in figures.items() if v}
   kind = "linear-probe" if args.probe else "full fine-tuning"
   print(f"\n{kind} experiment{' (quick)' if args.quick else ''}: weak + ceiling + "
-        f"{len(STUDENTS)} students, median of {args.rounds} round(s); ours in "
-        f"{'bfloat16' if args.bf16 else 'float32'}"
-        f"{', students together' if args.together else ''}")
+        f"{len(STUDENTS)} students, median of {args.rounds} round(s)"
+        f"{'; our students together' if args.together else ''}")
   for name, seconds in median.items():
-    print(f"  {name:16s} {seconds:8.1f} s")
-  for side in pytorch_sides:
-    print(f"  speed-up against {side}, cold: {median[side] / median['ours cold']:.2f}x"
-          + (f"; warm: {median[side] / median['ours warm']:.2f}x"
-             if "ours warm" in median else ""))
+    print(f"  {name:20s} {seconds:8.1f} s")
+  for ours in our_sides:
+    for side in pytorch_sides:
+      print(f"  {ours} against {side}, cold: {median[side] / median[f'{ours} cold']:.2f}x"
+            + (f"; warm: {median[side] / median[f'{ours} warm']:.2f}x"
+               if f"{ours} warm" in median else ""))
   models_ = ["weak", "ceiling", *STUDENTS]
-  print("  test accuracy     " + "  ".join(f"{m:>8s}" for m in models_))
+  print("  test accuracy         " + "  ".join(f"{m:>8s}" for m in models_))
   for side, accuracy in accuracies.items():
-    print(f"  {side:16s}  " + "  ".join(f"{accuracy[m]:8.3f}" for m in models_))
+    print(f"  {side:20s}  " + "  ".join(f"{accuracy[m]:8.3f}" for m in models_))
 
 
 if __name__ == "__main__":
