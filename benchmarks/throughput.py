@@ -6,6 +6,7 @@ r"""Training-step throughput: ours against a PyTorch eager loop on the same mode
   python benchmarks/throughput.py --custom=n_layers=8,d_model=512,n_heads=8,vocab=16384,batch=16,seq=256
   python benchmarks/throughput.py --shapes=mpnet --forward      # the pooled forward only
   python benchmarks/throughput.py --shapes=mpnet --together=4   # students' steps side by side
+  python benchmarks/throughput.py --shapes=gpt2-xl,qwen2.5-1.5b --dtype=bfloat16   # on a GPU
 
 Shapes: "gpt2", a GPT-2-shaped classifier (4 layers, d 256, 4 heads, vocab 8192) on batch
 32 x 128 tokens; "minilm" and "mpnet", the real all-MiniLM-L6-v2 and all-mpnet-base-v2
@@ -21,16 +22,29 @@ use; PyTorch: under torch.no_grad), the work a linear probe on frozen features d
 --together=N times ours only: N students' steps on one batch (one compiled step, N states)
 called in turn, against the same calls made from N threads as students trained together
 are on a CPU (train.each_student). Needs torch and transformers (the test extra).
+
+"gpt2-xl" and "qwen2.5-1.5b" are those models' shapes (from their config.json files, random
+weights, mean pooling so that both sides run every position) on batch 8 x 1024, for an
+accelerator. On a GPU the PyTorch side runs on CUDA where torch has it. MFU is the model's
+FLOPs per step (6 x matmul parameters x tokens, plus 12 x layers x attention width x
+sequence x tokens for attention, PaLM's count) over the step time and the device's dense
+bfloat16 peak: --peak-tflops, or a table of known accelerators; none is printed for a CPU.
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import importlib.util
 import multiprocessing
+import os
 import statistics
 import sys
 import time
+
+# Both sides' processes share one accelerator: JAX's default preallocation (75% of its
+# memory) would leave PyTorch too little. No effect on a CPU.
+os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.45")
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +59,17 @@ SHAPES = {
                    pooling="mean"),
     "mpnet": dict(family="registered", model="all-mpnet-base-v2", batch=32, seq=64,
                   pooling="mean"),
+    # From openai-community/gpt2-xl's and Qwen/Qwen2.5-1.5B's config.json.
+    "gpt2-xl": dict(family="gpt2", n_layers=48, d_model=1600, n_heads=25, vocab=50257,
+                    batch=8, seq=1024, pooling="mean"),
+    "qwen2.5-1.5b": dict(family="llama", n_layers=28, d_model=1536, n_heads=12, n_kv_heads=2,
+                         d_mlp=8960, vocab=151936, rope_theta=1e6, batch=8, seq=1024,
+                         pooling="mean"),
 }
+# Dense bfloat16 peak TFLOP/s per device, by a substring of jax's device_kind (first match).
+PEAK_TFLOPS = (("H100 PCIe", 756.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0),
+               ("TPU v4", 275.0), ("TPU v5 lite", 197.0), ("TPU v5p", 459.0),
+               ("TPU v6 lite", 918.0))
 
 
 def inputs(shape, vocab, seed=0):
@@ -58,16 +82,43 @@ def inputs(shape, vocab, seed=0):
 
 # ---------------------------------------------------------------- ours
 
+def our_model_config(shape, dtype):
+  if shape["family"] == "registered":
+    return {"name": shape["model"], "dtype": dtype, "param_dtype": "float32"}
+  common = dict(vocab_size=shape["vocab"], d_model=shape["d_model"],
+                n_layers=shape["n_layers"], n_heads=shape["n_heads"], dtype=dtype)
+  if shape["family"] == "llama":
+    return dict(arch="llama", n_kv_heads=shape["n_kv_heads"], d_mlp=shape["d_mlp"],
+                rope_theta=shape["rope_theta"], max_positions=shape["seq"],
+                attention_bias=True, **common)
+  return dict(arch="gpt2", n_positions=shape["seq"], **common)
+
+
+def step_flops(shape, dtype) -> float:
+  """Model FLOPs of one train step (PaLM's count; see the module's docstring)."""
+  model = models.build_classifier(our_model_config(shape, dtype), pooling=shape["pooling"])
+  ids = np.zeros((1, shape["seq"]), np.int32)
+  params = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, np.ones_like(ids)))
+  matmul = sum(leaf.size for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+               if "kernel" in jax.tree_util.keystr(path))
+  config = model.backbone.config
+  attention_width = config.n_heads * (getattr(config, "head_dim", 0)
+                                      or config.d_model // config.n_heads)
+  tokens = shape["batch"] * shape["seq"]
+  return tokens * (6 * matmul + 12 * config.n_layers * attention_width * shape["seq"])
+
+
+def peak_tflops(given: float, device_kind: str) -> float | None:
+  if given:
+    return given
+  return next((peak for name, peak in PEAK_TFLOPS if name in device_kind), None)
+
+
 def ours(shape, dtype, forward=False, together=0):
   """A function running one train step, or with `forward` one pooled forward (blocking),
   and the vocabulary size. With `together` > 1: {"in turn", "threads"}, functions stepping
   that many students' states once each."""
-  if shape["family"] == "registered":
-    model_cfg = {"name": shape["model"], "dtype": dtype, "param_dtype": "float32"}
-  else:
-    model_cfg = dict(arch="gpt2", vocab_size=shape["vocab"], n_positions=shape["seq"],
-                     d_model=shape["d_model"], n_layers=shape["n_layers"],
-                     n_heads=shape["n_heads"], dtype=dtype)
+  model_cfg = our_model_config(shape, dtype)
   build = models.build_pooled if forward else models.build_classifier
   model = build(model_cfg, pooling=shape["pooling"])
   vocab = model.backbone.config.vocab_size
@@ -114,11 +165,19 @@ def ours(shape, dtype, forward=False, together=0):
 def pytorch(shape, dtype, vocab, forward=False):
   import torch
   import transformers
+  device = "cuda" if torch.cuda.is_available() else "cpu"
   # bfloat16: autocast over float32 weights, as ours keeps float32 master weights
-  autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
+  autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype == "bfloat16")
   if shape["family"] == "registered":
     folder = models.checkpoint_folder({"name": shape["model"]})
     backbone = transformers.AutoModel.from_pretrained(str(folder))
+  elif shape["family"] == "llama":
+    backbone = transformers.Qwen2Model(transformers.Qwen2Config(
+        vocab_size=shape["vocab"], hidden_size=shape["d_model"],
+        num_hidden_layers=shape["n_layers"], num_attention_heads=shape["n_heads"],
+        num_key_value_heads=shape["n_kv_heads"], intermediate_size=shape["d_mlp"],
+        rope_theta=shape["rope_theta"], max_position_embeddings=shape["seq"],
+        attention_dropout=0.0))
   else:
     backbone = transformers.GPT2Model(transformers.GPT2Config(
         vocab_size=shape["vocab"], n_positions=shape["seq"], n_embd=shape["d_model"],
@@ -131,9 +190,10 @@ def pytorch(shape, dtype, vocab, forward=False):
   head = torch.nn.Linear(backbone.config.hidden_size, 2)
   torch.nn.init.zeros_(head.weight)
   torch.nn.init.zeros_(head.bias)
+  backbone, head = backbone.to(device), head.to(device)
   params = list(backbone.parameters()) + list(head.parameters())
   optimizer = torch.optim.Adam(params, lr=1e-4)
-  ids, mask, labels = (torch.tensor(a) for a in inputs(shape, vocab))
+  ids, mask, labels = (torch.tensor(a, device=device) for a in inputs(shape, vocab))
   ids, mask = ids.long(), mask.long()
 
   def pooled_state():
@@ -143,8 +203,12 @@ def pytorch(shape, dtype, vocab, forward=False):
     if shape["pooling"] == "mean":
       weights = mask[..., None].float()
       return (hidden * weights).sum(1) / weights.sum(1)
-    last = (mask * torch.arange(mask.shape[1])).argmax(1)  # the last real token
-    return hidden[torch.arange(len(last)), last]
+    last = (mask * torch.arange(mask.shape[1], device=device)).argmax(1)  # last real token
+    return hidden[torch.arange(len(last), device=device), last]
+
+  def finish():  # CUDA runs asynchronously: a step ends when the device is done
+    if device == "cuda":
+      torch.cuda.synchronize()
 
   if forward:
     backbone.eval()
@@ -152,6 +216,7 @@ def pytorch(shape, dtype, vocab, forward=False):
     @torch.no_grad()
     def run_forward():
       pooled_state()
+      finish()
     return run_forward
 
   def run():
@@ -159,6 +224,7 @@ def pytorch(shape, dtype, vocab, forward=False):
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+    finish()
   return run
 
 
@@ -173,31 +239,35 @@ def timed(run, steps):
 
 def worker(side, shape, dtype, forward, connection):
   """Builds one side's step in this process, then times `steps` steps per request."""
+  about = {}
   if side == "ours":
     run, _ = ours(shape, dtype, forward)
+    about = {"device": jax.devices()[0].device_kind, "flops": step_flops(shape, dtype)}
   else:
     vocab = shape.get("vocab") or models.build_backbone(
         {"name": "all-MiniLM-L6-v2"}).config.vocab_size
     run = pytorch(shape, dtype, vocab, forward)
   timed(run, 2)  # compile / warm up
-  connection.send("ready")
+  connection.send(about)
   while (steps := connection.recv()) is not None:
     connection.send(timed(run, steps))
 
 
-def compare(name, shape, dtype, steps, rounds, forward=False):
+def compare(name, shape, dtype, steps, rounds, forward=False, peak_given=0.0):
   context = multiprocessing.get_context("spawn")
-  pipes, processes = {}, []
-  for side in ("ours", "pytorch"):
+  pipes, processes, about = {}, [], {}
+  # An accelerator's image may hold no torch: then ours alone, with its MFU.
+  sides = ("ours", "pytorch") if importlib.util.find_spec("torch") else ("ours",)
+  for side in sides:
     parent, child = context.Pipe()
     process = context.Process(target=worker, args=(side, shape, dtype, forward, child))
     process.start()
     pipes[side] = parent
     processes.append(process)
-    parent.recv()  # built and warm before the other side starts: no overlap
-  times = {"ours": [], "pytorch": []}
+    about.update(parent.recv())  # built and warm before the other side starts: no overlap
+  times = {side: [] for side in sides}
   for _ in range(rounds):
-    for side in ("ours", "pytorch"):
+    for side in sides:
       pipes[side].send(steps)
       times[side].append(pipes[side].recv())
   for side, process in zip(pipes, processes):
@@ -205,12 +275,20 @@ def compare(name, shape, dtype, steps, rounds, forward=False):
     process.join()
   tokens = shape["batch"] * shape["seq"]
   median = {k: statistics.median(v) for k, v in times.items()}
-  ratio = median["pytorch"] / median["ours"]
+  ratio = median["pytorch"] / median["ours"] if "pytorch" in median else None
   print(f"{name:<8} {'forward' if forward else 'step'}, batch {shape['batch']} x "
-        f"{shape['seq']} {dtype}: ours "
-        f"{median['ours']:.3f} s/step ({tokens / median['ours']:,.0f} tokens/s), pytorch "
-        f"{median['pytorch']:.3f} s/step ({tokens / median['pytorch']:,.0f} tokens/s); "
-        f"ours/pytorch throughput {ratio:.2f}x", flush=True)
+        f"{shape['seq']} {dtype}: "
+        + ", ".join(f"{side} {seconds:.3f} s/step ({tokens / seconds:,.0f} tokens/s)"
+                    for side, seconds in median.items())
+        + (f"; ours/pytorch throughput {ratio:.2f}x" if ratio else "; no torch here"),
+        flush=True)
+  peak = peak_tflops(peak_given, about["device"])
+  if peak and not forward:
+    flops = about["flops"]
+    print(f"{name:<8} MFU on {about['device']} at {peak:g} TFLOP/s peak, "
+          f"{flops / 1e12:.3g} TFLOP a step: "
+          + ", ".join(f"{side} {flops / median[side] / (peak * 1e12):.1%}" for side in median),
+          flush=True)
   return ratio
 
 
@@ -250,19 +328,22 @@ def main(argv=None):
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--forward", action="store_true",
                       help="time the pooled forward (no gradient) instead of a train step")
+  parser.add_argument("--peak-tflops", type=float, default=0.0,
+                      help="the device's dense bfloat16 peak for MFU (default: known GPUs/TPUs)")
   parser.add_argument("--together", type=int, default=0,
                       help="ours only: N students' steps in turn against from N threads")
   args = parser.parse_args(argv)
   chosen = {name: SHAPES[name] for name in filter(None, args.shapes.split(","))}
   if args.custom:
     chosen = {"custom": parse_custom(args.custom)}
-  print(f"jax {jax.__version__} on {jax.devices()[0].platform}; medians of {args.rounds} "
+  print(f"jax {jax.__version__}; medians of {args.rounds} "
         f"alternating rounds of {args.steps} steps")
   for name, shape in chosen.items():
     if args.together > 1:
       compare_together(name, shape, args.dtype, args.steps, args.rounds, args.together)
     else:
-      compare(name, shape, args.dtype, args.steps, args.rounds, args.forward)
+      compare(name, shape, args.dtype, args.steps, args.rounds, args.forward,
+              args.peak_tflops)
 
 
 if __name__ == "__main__":
