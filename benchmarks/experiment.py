@@ -30,8 +30,8 @@ through a pooler these checkpoints never trained, which left a MiniLM probe at c
 Precision: float32 on both sides unless asked. --our-dtypes lists our variants to run:
 float32 and/or bfloat16 (bfloat16 compute over float32 weights, configs/real.py's "bf16"
 option); --bf16 is short for --our-dtypes=bfloat16. --pytorch-dtypes lists the PyTorch
-variants to run, float32 (the reference implementations on a CPU) and/or bfloat16 (the same pipeline
-under torch.autocast, float32 weights: the matched-precision comparison).
+variants to run, float32 (the reference implementations on a CPU) and/or bfloat16 (the same
+pipeline under torch.autocast, float32 weights: the matched-precision comparison).
 
 Each side runs in its own process, alternating, --rounds times; the figures are medians.
 Both sides read the same documents (our loader). Needs torch and transformers (the test
